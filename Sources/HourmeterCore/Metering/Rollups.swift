@@ -1,0 +1,162 @@
+/// A meter as the ingest path needs it: its storage id and its compiled definition.
+public struct CompiledMeter: Sendable {
+    public var id: String
+    public var definition: MeterDefinition
+    public init(id: String, definition: MeterDefinition) { self.id = id; self.definition = definition }
+}
+
+/// Where a partial aggregate belongs: meter, bucket start (seconds since epoch), subject and group.
+public struct RollupKey: Sendable, Hashable {
+    public var meterID: String
+    public var bucket: Int64
+    public var subject: String
+    /// Canonical JSON object of the meter's group values (`""` when the meter has no groups).
+    public var groupKey: String
+    public init(meterID: String, bucket: Int64, subject: String, groupKey: String) {
+        self.meterID = meterID; self.bucket = bucket; self.subject = subject; self.groupKey = groupKey
+    }
+}
+
+/// One distinct value seen in a minute, for UNIQUE_COUNT meters.
+public struct DistinctKey: Sendable, Hashable {
+    public var rollup: RollupKey
+    public var value: String
+}
+
+/// Everything a batch of events changes in the rollups, computed in memory once per batch
+/// so the database sees one upsert per touched row instead of one per event.
+public struct RollupDelta: Sendable {
+    public var minute: [RollupKey: AggregateState] = [:]
+    public var hour: [RollupKey: AggregateState] = [:]
+    public var distinct: Set<DistinctKey> = []
+    /// Events a meter had to skip (value missing or not a number), by meter id.
+    public var skipped: [String: Int] = [:]
+    public init() {}
+
+    public var isEmpty: Bool { minute.isEmpty && distinct.isEmpty && skipped.isEmpty }
+}
+
+/// The event facts rollups need; the store's event types convert to it.
+public struct MeteredEvent: Sendable {
+    public var type: String
+    public var subject: String
+    public var timeMicros: Int64
+    public var data: [UInt8]?
+    public init(type: String, subject: String, timeMicros: Int64, data: [UInt8]?) {
+        self.type = type; self.subject = subject; self.timeMicros = timeMicros; self.data = data
+    }
+}
+
+public enum RollupBuilder {
+    public static let minuteSeconds: Int64 = 60
+    public static let hourSeconds: Int64 = 3600
+
+    /// Folds `events` (in ingestion order) into `delta` for every meter whose event type matches.
+    public static func accumulate(
+        _ events: some Sequence<MeteredEvent>, meters: [CompiledMeter], into delta: inout RollupDelta
+    ) throws(DecimalError) {
+        guard !meters.isEmpty else { return }
+        var byType: [String: [CompiledMeter]] = [:]
+        for meter in meters { byType[meter.definition.eventType, default: []].append(meter) }
+        for event in events {
+            guard let matching = byType[event.type] else { continue }
+            let minute = floorDiv(floorDiv(event.timeMicros, 1_000_000), minuteSeconds) * minuteSeconds
+            for meter in matching {
+                try apply(event, meter: meter, minute: minute, into: &delta)
+            }
+        }
+    }
+
+    /// Rebuilds the hour rollups from the minute ones; call once after accumulating.
+    public static func foldHours(_ delta: inout RollupDelta) throws(DecimalError) {
+        delta.hour.removeAll(keepingCapacity: true)
+        for (key, state) in delta.minute {
+            var hourKey = key
+            hourKey.bucket = floorDiv(key.bucket, hourSeconds) * hourSeconds
+            if var existing = delta.hour[hourKey] {
+                try existing.merge(state)
+                delta.hour[hourKey] = existing
+            } else {
+                delta.hour[hourKey] = state
+            }
+        }
+    }
+
+    static func apply(_ event: MeteredEvent, meter: CompiledMeter, minute: Int64, into delta: inout RollupDelta) throws(DecimalError) {
+        let definition = meter.definition
+        let groupKey = groupKey(for: event.data, groups: definition.groupBy)
+        let key = RollupKey(meterID: meter.id, bucket: minute, subject: event.subject, groupKey: groupKey)
+        switch definition.aggregation {
+        case .count:
+            delta.minute[key, default: AggregateState()].addCount()
+        case .uniqueCount:
+            guard let path = definition.valueProperty, let data = event.data,
+                  let text = scalarText(path.evaluate(in: data)) else {
+                delta.skipped[meter.id, default: 0] += 1
+                return
+            }
+            delta.distinct.insert(DistinctKey(rollup: key, value: text))
+        default:
+            guard let path = definition.valueProperty, let data = event.data,
+                  let number = numericValue(path.evaluate(in: data)) else {
+                delta.skipped[meter.id, default: 0] += 1
+                return
+            }
+            try delta.minute[key, default: AggregateState()].add(number, at: event.timeMicros)
+        }
+    }
+
+    /// A number, or a string that is a number (OpenMeter accepts numeric strings); else nil.
+    public static func numericValue(_ value: JSONValue) -> ExactDecimal? {
+        switch value {
+        case .number(let number): return number
+        case .string(let text): return ExactDecimal(text.trimmingSpaces())
+        default: return nil
+        }
+    }
+
+    /// The text a distinct count or a group compares: strings as they are, numbers and booleans
+    /// by their canonical text; objects, arrays, null and missing values have none.
+    public static func scalarText(_ value: JSONValue) -> String? {
+        switch value {
+        case .string(let text): return text
+        case .number(let number): return number.description
+        case .bool(let flag): return flag ? "true" : "false"
+        default: return nil
+        }
+    }
+
+    /// Canonical group key: a JSON object of the groups in name order; a missing value is null.
+    public static func groupKey(for data: [UInt8]?, groups: [(name: String, path: JSONPath)]) -> String {
+        guard !groups.isEmpty else { return "" }
+        var out = "{"
+        for (offset, group) in groups.enumerated() {
+            if offset > 0 { out.append(",") }
+            out.append(JSONText.quoted(group.name))
+            out.append(":")
+            if let data, let text = scalarText(group.path.evaluate(in: data)) {
+                out.append(JSONText.quoted(text))
+            } else {
+                out.append("null")
+            }
+        }
+        out.append("}")
+        return out
+    }
+}
+
+/// Floor division for negative instants (events before 1970 are legal, if odd).
+@inline(__always)
+public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var scalars = Substring(self)
+        while scalars.first == " " { scalars.removeFirst() }
+        while scalars.last == " " { scalars.removeLast() }
+        return String(scalars)
+    }
+}

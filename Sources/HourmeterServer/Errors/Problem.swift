@@ -1,0 +1,106 @@
+import Foundation
+import HourmeterCore
+import HourmeterStore
+import Hummingbird
+
+/// An RFC 9457 problem document. `type` is stable per kind of error, so clients branch on it;
+/// batches add `errors` with the index and field of every bad item.
+struct Problem: Encodable {
+    static let typePrefix = "urn:hourmeter:problem:"
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var errors: [Item]?
+    var index: Int?
+    var attribute: String?
+    var source: String?
+    var id: String?
+    var limit: String?
+    var limitValue: Int?
+
+    struct Item: Encodable {
+        var index: Int?
+        var field: String?
+        var reason: String
+    }
+
+    init(_ error: APIError) {
+        type = Self.typePrefix + error.typeSlug
+        title = error.title
+        status = Int(error.status.code)
+        detail = error.detail
+        switch error {
+        case .validation(_, let issues) where !issues.isEmpty:
+            errors = issues.map { Item(index: nil, field: $0.field, reason: $0.reason) }
+        case .invalidEvents(let issues):
+            errors = issues.map { Item(index: $0.index, field: $0.field, reason: $0.reason) }
+        case .eventConflict(let index, let attribute, let source, let id):
+            self.index = index
+            self.attribute = attribute
+            self.source = source
+            self.id = id
+        case .limitExceeded(let limit, let value, _):
+            self.limit = limit
+            limitValue = value
+        default:
+            break
+        }
+    }
+
+    func response() -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(self)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        if status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"hourmeter\"" }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The one place errors become HTTP. Everything a handler throws passes through here.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Problem(error).response()
+        } catch let error as IngestError {
+            return Problem(Self.map(error)).response()
+        } catch let error as MeterStoreError {
+            switch error {
+            case .slugTaken(let slug): return Problem(.conflict("a meter with slug \(slug) already exists")).response()
+            }
+        } catch let error as HTTPError {
+            let mapped: APIError = switch error.status {
+            case .notFound: .notFound("no route for \(request.method) \(request.uri.path)")
+            case .contentTooLarge: .limitExceeded(limit: "maxBodyBytes", value: 0, detail: "the request body is too large")
+            case .methodNotAllowed: .validation("method \(request.method) is not allowed on \(request.uri.path)", [])
+            default: .validation(error.body ?? "bad request", [])
+            }
+            var problem = Problem(mapped)
+            if error.status == .methodNotAllowed {
+                problem.status = 405
+                problem.type = Problem.typePrefix + "method-not-allowed"
+                problem.title = "Method not allowed"
+            }
+            return problem.response()
+        } catch is StoreError {
+            context.logger.error("store unavailable")
+            return Problem(.unavailable("the database is unavailable; retry later")).response()
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return Problem(.internal).response()
+        }
+    }
+
+    static func map(_ error: IngestError) -> APIError {
+        switch error {
+        case .conflict(let index, let attribute, let source, let id):
+            return .eventConflict(index: index, attribute: attribute, source: source, id: id)
+        case .shuttingDown:
+            return .unavailable("the server is shutting down; retry the batch")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import HourmeterCore
+
+/// Every setting of the server, each with its default. The command line fills it from flags
+/// and `HOURMETER_*` environment variables; tests build it directly.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var limits = Limits()
+    /// The clock, in µs since the epoch. Injected so tests can stand it still.
+    public var nowMicros: @Sendable () -> Int64 = ServerConfiguration.systemClock
+
+    public init() {}
+
+    public static let systemClock: @Sendable () -> Int64 = {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+    }
+}
+
+/// A limit on everything a request can make the server do. Each has a name (used in the
+/// error that reports it), a default and a setting.
+public struct Limits: Sendable {
+    /// `maxBodyBytes`: largest request body accepted (413 beyond).
+    public var maxBodyBytes = 8 * 1024 * 1024
+    /// `maxEventsPerBatch`: most events in one ingest request (413 beyond).
+    public var maxEventsPerBatch = 10_000
+    /// `maxEventFutureSeconds`: how far past the server's clock an event `time` may be (400 beyond).
+    public var maxEventFutureSeconds = 300
+    /// `maxQueryWindows`: most windows one meter query may return.
+    public var maxQueryWindows = 50_000
+    /// `maxListLimit`: largest `limit` of a listing.
+    public var maxListLimit = 1_000
+    /// `maxAttributeBytes`: longest CloudEvents string attribute (id, source, type, subject).
+    public var maxAttributeBytes = 1_024
+    public init() {}
+}
+
+import Glibc

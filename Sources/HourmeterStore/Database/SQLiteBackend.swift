@@ -1,0 +1,127 @@
+import Foundation
+import HourmeterCore
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteKit
+import SQLiteNIO
+import SQLKit
+
+/// The embedded engine: one SQLite file in WAL mode.
+///
+/// One writer connection, serialized by a lock so a transaction never interleaves with
+/// another; a few reader connections, which in WAL mode read the last committed state
+/// without waiting for the writer. Exact decimals are TEXT; the `dec_*` functions below do the
+/// arithmetic so an upsert can add to a stored amount without a round trip.
+public final class SQLiteBackend: SQLBackend {
+    public let engine = SQLEngine.sqlite
+    public let path: String
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let writeLock = AsyncLock()
+    private let nextReader = Mutex<Int>(0)
+    private let logger: Logger
+
+    public static let readerCount = 2
+
+    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+        self.path = path
+        self.writer = writer
+        self.readers = readers
+        self.logger = logger
+    }
+
+    /// Opens (creating if needed) `directory/hourmeter.sqlite`.
+    public static func open(directory: String, logger: Logger) async throws -> SQLiteBackend {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent("hourmeter.sqlite")
+        let writer = try await openConnection(path: path, logger: logger)
+        // WAL so readers never block the writer; FULL so a commit survives power loss: an
+        // acknowledged event is durable. Group commit keeps the fsync count per batch, not per event.
+        for pragma in [
+            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA cache_size=-65536",
+            "PRAGMA wal_autocheckpoint=10000", "PRAGMA temp_store=MEMORY",
+        ] {
+            _ = try await writer.query(pragma)
+        }
+        var readers: [SQLiteConnection] = []
+        for _ in 0..<readerCount {
+            let reader = try await openConnection(path: path, logger: logger)
+            _ = try await reader.query("PRAGMA cache_size=-32768")
+            readers.append(reader)
+        }
+        return SQLiteBackend(path: path, writer: writer, readers: readers, logger: logger)
+    }
+
+    private static func openConnection(path: String, logger: Logger) async throws -> SQLiteConnection {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        _ = try await connection.query("PRAGMA busy_timeout=10000")
+        for function in decimalFunctions { try await connection.install(customFunction: function) }
+        return connection
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let index = nextReader.withLock { value in
+            value = (value + 1) % readers.count
+            return value
+        }
+        return try await body(readers[index].sql())
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            let database = writer.sql()
+            try await database.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(database)
+                try await database.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await database.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Direct access to the writer for the ingest fast path; the caller holds the write lock
+    /// through `transaction`.
+    var writerConnection: SQLiteConnection { writer }
+
+    public func run() async {}
+
+    public func close() async {
+        await writeLock.lock()
+        try? await writer.close()
+        for reader in readers { try? await reader.close() }
+        writeLock.unlock()
+    }
+
+    /// Exact decimal arithmetic on TEXT columns. NULL is "no value yet".
+    static let decimalFunctions: [SQLiteCustomFunction] = [
+        SQLiteCustomFunction("dec_add", argumentCount: 2, pure: true) { values in
+            guard let a = decimal(values[0]) else { return values[1].string }
+            guard let b = decimal(values[1]) else { return a.description }
+            return try a.adding(b).description
+        },
+        SQLiteCustomFunction("dec_min", argumentCount: 2, pure: true) { values in
+            guard let a = decimal(values[0]) else { return values[1].string }
+            guard let b = decimal(values[1]) else { return a.description }
+            return (b < a ? b : a).description
+        },
+        SQLiteCustomFunction("dec_max", argumentCount: 2, pure: true) { values in
+            guard let a = decimal(values[0]) else { return values[1].string }
+            guard let b = decimal(values[1]) else { return a.description }
+            return (b > a ? b : a).description
+        },
+    ]
+
+    private static func decimal(_ value: SQLiteData) -> ExactDecimal? {
+        switch value {
+        case .text(let text): return ExactDecimal(text)
+        case .integer(let integer): return ExactDecimal(Int(integer))
+        default: return nil
+        }
+    }
+}
+
+import Synchronization

@@ -1,0 +1,169 @@
+import Foundation
+import HourmeterCore
+import NIOCore
+import SQLKit
+
+extension SQLUsageStore {
+    /// Most rollup rows one query may read: a limit on what a single request can cost.
+    public static let maxRollupRowsPerQuery = 2_000_000
+
+    public func usage(meter: Meter, query: UsageQuery) async throws -> [UsageRow] {
+        let definition = meter.definition
+        let aligned = query.windows.isHourAligned
+        let table = aligned ? "rollup_hour" : "rollup_minute"
+        let decimalText = backend.engine == .postgres ? "::text" : ""
+        let splitBySubject = query.groupBy.contains("subject") || !query.subjects.isEmpty
+        let groupNames = query.groupBy.filter { $0 != "subject" }
+
+        func whereClause() -> SQLQueryString {
+            var clause: SQLQueryString = "meter_id = \(bind: meter.id) AND bucket >= \(bind: query.fromSeconds) AND bucket < \(bind: query.toSeconds)"
+            if !query.subjects.isEmpty {
+                clause += " AND subject IN ("
+                clause += query.subjects.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
+                clause += ")"
+            }
+            return clause
+        }
+
+        // Group keys repeat across rows: decode each distinct one once.
+        var groupCache: [String: [String: String?]?] = [:]
+        func groups(_ key: String) -> [String: String?]? {
+            if let cached = groupCache[key] { return cached }
+            var decoded: [String: String?] = [:]
+            if !key.isEmpty, let object = (try? JSONSerialization.jsonObject(with: Data(key.utf8))) as? [String: Any] {
+                for (name, value) in object { decoded[name] = value as? String }
+            }
+            for (name, wanted) in query.filterGroupBy where (decoded[name] ?? nil) != wanted {
+                groupCache[key] = .some(nil)
+                return nil
+            }
+            groupCache[key] = decoded
+            return decoded
+        }
+
+        let minuteTable = "rollup_distinct"
+
+        let clause = whereClause()
+        if definition.aggregation == .uniqueCount {
+            let rows = try await backend.read { db in
+                try await db.raw("SELECT bucket, subject, group_key, value FROM \(unsafeRaw: minuteTable) WHERE \(clause) LIMIT \(literal: Self.maxRollupRowsPerQuery)").all()
+            }
+            var sets: [UsageOutputKey: Set<String>] = [:]
+            for row in rows {
+                let bucket = try row.decode(column: "bucket", as: Int64.self)
+                guard let window = query.windows.index(of: bucket),
+                      let values = groups(try row.decode(column: "group_key", as: String.self)) else { continue }
+                let key = UsageOutputKey(window: window, subject: splitBySubject ? try row.decode(column: "subject", as: String.self) : nil,
+                                    groups: groupNames.map { values[$0] ?? nil })
+                sets[key, default: []].insert(try row.decode(column: "value", as: String.self))
+            }
+            return Self.rows(sets.mapValues { ExactDecimal($0.count) }, query: query, groupNames: groupNames)
+        }
+
+        let rows = try await backend.read { db in
+            try await db.raw("""
+                SELECT bucket, subject, group_key, cnt, total\(unsafeRaw: decimalText) AS total, min_value\(unsafeRaw: decimalText) AS min_value,
+                       max_value\(unsafeRaw: decimalText) AS max_value, latest_time, latest_value\(unsafeRaw: decimalText) AS latest_value
+                FROM \(unsafeRaw: table) WHERE \(clause) ORDER BY bucket LIMIT \(literal: Self.maxRollupRowsPerQuery)
+                """).all()
+        }
+        var states: [UsageOutputKey: AggregateState] = [:]
+        for row in rows {
+            let bucket = try row.decode(column: "bucket", as: Int64.self)
+            guard let window = query.windows.index(of: bucket),
+                  let values = groups(try row.decode(column: "group_key", as: String.self)) else { continue }
+            let key = UsageOutputKey(window: window, subject: splitBySubject ? try row.decode(column: "subject", as: String.self) : nil,
+                                groups: groupNames.map { values[$0] ?? nil })
+            let state = AggregateState(
+                count: try row.decode(column: "cnt", as: Int64.self),
+                sum: try Self.decimal(row, "total") ?? .zero,
+                min: try Self.decimal(row, "min_value"), max: try Self.decimal(row, "max_value"),
+                latestTime: try row.decode(column: "latest_time", as: Int64?.self),
+                latest: try Self.decimal(row, "latest_value"))
+            if var existing = states[key] {
+                try existing.merge(state)
+                states[key] = existing
+            } else {
+                states[key] = state
+            }
+        }
+        var values: [UsageOutputKey: ExactDecimal] = [:]
+        for (key, state) in states {
+            if let value = state.value(for: definition.aggregation) { values[key] = value }
+        }
+        return Self.rows(values, query: query, groupNames: groupNames)
+    }
+
+    private static func rows(_ values: [UsageOutputKey: ExactDecimal], query: UsageQuery, groupNames: [String]) -> [UsageRow] {
+        var result: [UsageRow] = []
+        for (key, value) in values {
+            let bounds = query.windows.window(key.window)
+            var groupBy: [String: String?] = [:]
+            for (name, value) in zip(groupNames, key.groups) { groupBy[name] = .some(value) }
+            result.append(UsageRow(value: value, windowStart: bounds.start, windowEnd: bounds.end, subject: key.subject, groupBy: groupBy))
+        }
+        result.sort { a, b in
+            if a.windowStart != b.windowStart { return a.windowStart < b.windowStart }
+            if a.subject != b.subject { return (a.subject ?? "") < (b.subject ?? "") }
+            return a.groupBy.description < b.groupBy.description
+        }
+        return result
+    }
+
+    public func firstUsageHour(meter: Meter) async throws -> Int64? {
+        let table = meter.definition.aggregation == .uniqueCount ? "rollup_distinct" : "rollup_hour"
+        let first = try await backend.read { db in
+            try await db.raw("SELECT MIN(bucket) AS first FROM \(unsafeRaw: table) WHERE meter_id = \(bind: meter.id)").first()?
+                .decode(column: "first", as: Int64?.self)
+        }
+        return first.map { floorDiv($0, 3600) * 3600 }
+    }
+
+    static func decimal(_ row: any SQLRow, _ column: String) throws -> ExactDecimal? {
+        guard let text = try row.decode(column: column, as: String?.self) else { return nil }
+        return ExactDecimal(text)
+    }
+
+    // MARK: Listing
+
+    /// Batches one listing may scan before it answers with what it found.
+    public static let maxBatchesScannedPerListing = 2_000
+
+    public func events(tenantID: String, filter: EventFilter) async throws -> [ListedEvent] {
+        var result: [ListedEvent] = []
+        var before = Int64.max
+        var scanned = 0
+        while result.count < filter.limit, scanned < Self.maxBatchesScannedPerListing {
+            let cursor = before
+            let rows = try await backend.read { db in
+                var query: SQLQueryString = "SELECT seq, received_at, body FROM event_batches WHERE tenant_id = \(bind: tenantID) AND seq < \(bind: cursor)"
+                if let from = filter.fromMicros { query += " AND max_time >= \(bind: from)" }
+                if let to = filter.toMicros { query += " AND min_time < \(bind: to)" }
+                query += " ORDER BY seq DESC LIMIT 50"
+                return try await db.raw(query).all()
+            }
+            if rows.isEmpty { break }
+            for row in rows {
+                scanned += 1
+                before = try row.decode(column: "seq", as: Int64.self)
+                let ingestedAt = try row.decode(column: "received_at", as: Int64.self)
+                for event in try EventLogCodec.decode(try row.decode(column: "body", as: ByteBuffer.self)).reversed() {
+                    if let subject = filter.subject, event.subject != subject { continue }
+                    if let type = filter.type, event.type != type { continue }
+                    if let from = filter.fromMicros, event.timeMicros < from { continue }
+                    if let to = filter.toMicros, event.timeMicros >= to { continue }
+                    result.append(ListedEvent(event: event, ingestedAtMicros: ingestedAt))
+                    if result.count == filter.limit { return result }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// One row of a query's answer before it is finalized: window, subject (when split), groups.
+struct UsageOutputKey: Hashable {
+    var window: Int
+    var subject: String?
+    var groups: [String?]
+}

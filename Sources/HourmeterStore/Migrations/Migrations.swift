@@ -1,0 +1,104 @@
+import Foundation
+import SQLKit
+
+/// One named schema step. Migrations are append-only: a landed migration is never edited;
+/// a change is a new migration. They run in order at start-up, each in its own transaction.
+struct Migration: Sendable {
+    var name: String
+    var statements: @Sendable (SQLEngine) -> [String]
+}
+
+/// Column types that differ between the engines.
+struct ColumnTypes {
+    let engine: SQLEngine
+    /// Exact decimal: NUMERIC on PostgreSQL, canonical TEXT (with `dec_*` functions) on SQLite.
+    var decimal: String { engine == .postgres ? "NUMERIC" : "TEXT" }
+    var blob: String { engine == .postgres ? "BYTEA" : "BLOB" }
+    var serialKey: String { engine == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY" }
+    /// Clustered tables in SQLite: the primary key is the row, no second B-tree.
+    var withoutRowID: String { engine == .postgres ? "" : " WITHOUT ROWID" }
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(name: "0001_tenants_and_api_keys") { _ in [
+            """
+            CREATE TABLE tenants (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), role TEXT NOT NULL,
+                key_hash TEXT NOT NULL UNIQUE, name TEXT, created_at BIGINT NOT NULL, revoked_at BIGINT)
+            """,
+            "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)",
+        ] },
+        Migration(name: "0002_meters") { _ in [
+            """
+            CREATE TABLE meters (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), slug TEXT NOT NULL,
+                name TEXT, description TEXT, event_type TEXT NOT NULL, aggregation TEXT NOT NULL,
+                value_property TEXT, group_by TEXT NOT NULL, skipped BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL, UNIQUE (tenant_id, slug))
+            """,
+        ] },
+        Migration(name: "0003_event_log") { engine in
+            let types = ColumnTypes(engine: engine)
+            var statements = [
+                // The raw event log: one row per acknowledged batch, append-only, in arrival order.
+                // `identity_keys` holds the batch's 64-bit identity keys, 8 bytes each, so the
+                // dedup index can be rebuilt without decoding bodies.
+                """
+                CREATE TABLE event_batches (
+                    seq \(types.serialKey), tenant_id TEXT NOT NULL, received_at BIGINT NOT NULL,
+                    event_count INTEGER NOT NULL, min_time BIGINT NOT NULL, max_time BIGINT NOT NULL,
+                    body \(types.blob) NOT NULL, identity_keys \(types.blob) NOT NULL)
+                """,
+                "CREATE INDEX event_batches_tenant ON event_batches (tenant_id, seq)",
+            ]
+            if engine == .postgres {
+                // Shared by every process: the dedup index lives in the database.
+                statements.append("CREATE TABLE event_keys (key BIGINT PRIMARY KEY, batch_seq BIGINT NOT NULL)")
+            }
+            return statements
+        },
+        Migration(name: "0004_rollups") { engine in
+            let types = ColumnTypes(engine: engine)
+            var statements: [String] = []
+            for table in ["rollup_minute", "rollup_hour"] {
+                statements.append("""
+                    CREATE TABLE \(table) (
+                        meter_id TEXT NOT NULL, bucket BIGINT NOT NULL, subject TEXT NOT NULL, group_key TEXT NOT NULL,
+                        cnt BIGINT NOT NULL, total \(types.decimal) NOT NULL, min_value \(types.decimal),
+                        max_value \(types.decimal), latest_time BIGINT, latest_value \(types.decimal),
+                        PRIMARY KEY (meter_id, bucket, subject, group_key))\(types.withoutRowID)
+                    """)
+                statements.append("CREATE INDEX \(table)_subject ON \(table) (meter_id, subject, bucket)")
+            }
+            statements.append("""
+                CREATE TABLE rollup_distinct (
+                    meter_id TEXT NOT NULL, bucket BIGINT NOT NULL, subject TEXT NOT NULL, group_key TEXT NOT NULL,
+                    value TEXT NOT NULL, PRIMARY KEY (meter_id, bucket, subject, group_key, value))\(types.withoutRowID)
+                """)
+            statements.append("CREATE INDEX rollup_distinct_subject ON rollup_distinct (meter_id, subject, bucket)")
+            return statements
+        },
+    ]
+
+    /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
+    /// starting processes from migrating at once.
+    static func run(on backend: any SQLBackend, nowMicros: Int64) async throws {
+        let engine = backend.engine
+        try await backend.transaction { db in
+            if engine == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(4242001)").run() }
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)").run()
+            let applied = Set(try await db.raw("SELECT name FROM schema_migrations").all().map { try $0.decode(column: "name", as: String.self) })
+            for migration in all where !applied.contains(migration.name) {
+                for statement in migration.statements(engine) {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.raw("INSERT INTO schema_migrations (name, applied_at) VALUES (\(bind: migration.name), \(bind: nowMicros))").run()
+            }
+        }
+    }
+}
