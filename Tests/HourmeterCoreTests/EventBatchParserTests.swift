@@ -199,6 +199,22 @@ private func event(_ id: String = "e1", extra: String = "") -> String {
         #expect(found.count == 1 && found[0].index == 1)
     }
 
+    /// Strings are scanned eight bytes at a time: put escapes and control characters at every
+    /// position relative to the word boundary and check each is found exactly.
+    @Test func specialBytesAtEveryOffset() throws {
+        for length in 0..<24 {
+            for position in 0...length {
+                let plain = String(repeating: "x", count: length)
+                let prefixText = String(plain.prefix(position)), suffixText = String(plain.dropFirst(position))
+                let body = #"{"specversion":"1.0","id":"\#(prefixText)\"é\\\#(suffixText)","source":"s","type":"t","subject":"m"}"#
+                #expect(try parse(body).get().events[0].id == prefixText + "\"é\\" + suffixText)
+                let control = #"{"id":"\#(prefixText)"# + "\u{1F}" + #"\#(suffixText)"}"#
+                let offset = 7 + position
+                #expect(issues(control).first?.reason.hasPrefix("invalid JSON at byte offset \(offset): unescaped control") == true)
+            }
+        }
+    }
+
     @Test func depthLimit() {
         func nested(_ levels: Int) -> String {
             String(repeating: "[", count: levels) + String(repeating: "]", count: levels)

@@ -142,8 +142,8 @@ private struct BatchParser {
     let maxEvents: Int
     let maxAttributeBytes: Int
     var issues: [EventIssue] = []
-    /// Set when issues beyond `maxIssues` were dropped.
-    var droppedIssues = false
+    /// Issues found, including those beyond `maxIssues` that were not kept.
+    var issuesFound = 0
     /// The event being parsed, for addressing syntax errors; nil outside any event.
     var currentIndex: Int?
     /// Extension member names of the current event, to detect duplicates; reused across events.
@@ -154,6 +154,10 @@ private struct BatchParser {
     /// Containers around the current event's member values.
     var memberDepth = 0
     var scratch: [UInt8] = []
+    /// The last decoded value of each attribute and where its bytes were. Batches repeat
+    /// `source`, `type`, `subject` and `datacontenttype` from event to event; reusing a
+    /// long String costs a retain instead of an allocation and a UTF-8 validation.
+    var lastValues = Array(repeating: (token: JSONStringToken(start: 0, end: 0, hasEscapes: true), text: ""), count: 10)
 
     init(body: UnsafeRawBufferPointer, maxEvents: Int, maxAttributeBytes: Int) {
         self.scanner = JSONScanner(body)
@@ -192,16 +196,14 @@ private struct BatchParser {
                 guard index < maxEvents else { return .rejected([tooManyEvents]) }
                 currentIndex = index
                 if scanner.current == 0x7B {
-                    if let event = try parseEvent(index: index, depth: 1), issues.isEmpty { events.append(event) }
+                    if let event = try parseEvent(index: index, depth: 1), issuesFound == 0 { events.append(event) }
                 } else {
                     try scanner.skipValue(depth: 1)
-                    issues.append(EventIssue(index: index, field: nil, reason: "event must be a JSON object"))
+                    issue(index, nil, "event must be a JSON object")
                 }
-                if droppedIssues {
+                if issuesFound > issues.count {
                     // Stop here: the client has plenty to fix, and the rest is not worth parsing.
-                    return .rejected(issues + [
-                        EventIssue(index: nil, field: nil, reason: "too many issues; only the first \(EventBatchParser.maxIssues) are listed"),
-                    ])
+                    return .rejected(issues + [Self.truncationNote])
                 }
                 index += 1
                 scanner.skipWhitespace()
@@ -221,9 +223,7 @@ private struct BatchParser {
             return .rejected([EventIssue(index: nil, field: nil, reason: Self.shapeReason)])
         }
         try expectEnd()
-        if droppedIssues {
-            issues.append(EventIssue(index: nil, field: nil, reason: "too many issues; only the first \(EventBatchParser.maxIssues) are listed"))
-        }
+        if issuesFound > issues.count { issues.append(Self.truncationNote) }
         return issues.isEmpty ? .accepted(events, isArray: isArray) : .rejected(issues)
     }
 
@@ -233,18 +233,21 @@ private struct BatchParser {
     }
 
     mutating func issue(_ index: Int, _ field: String?, _ reason: String) {
+        issuesFound += 1
         if issues.count < EventBatchParser.maxIssues {
             issues.append(EventIssue(index: index, field: field, reason: reason))
-        } else {
-            droppedIssues = true
         }
     }
+
+    static let truncationNote = EventIssue(
+        index: nil, field: nil, reason: "too many issues; only the first \(EventBatchParser.maxIssues) are listed"
+    )
 
     /// Parses the event object at the cursor, recording its issues. Returns nil when it has any.
     mutating func parseEvent(index: Int, depth: Int) throws(JSONSyntaxError) -> ParsedEvent? {
         let objectDepth = depth + 1
         memberDepth = objectDepth
-        let issuesBefore = issues.count
+        let issuesBefore = issuesFound
         var id: String?, source: String?, type: String?, subject: String?
         var specversionSeen = false
         var timeMicros: Int64?
@@ -325,7 +328,7 @@ private struct BatchParser {
         for attribute in [Attribute.id, .source, .specversion, .type, .subject] where seen & (1 << attribute.rawValue) == 0 {
             issue(index, attribute.name, missing)
         }
-        guard issues.count == issuesBefore, let id, let source, let type, let subject, specversionSeen else { return nil }
+        guard issuesFound == issuesBefore, let id, let source, let type, let subject, specversionSeen else { return nil }
         return ParsedEvent(
             id: id, source: source, specversion: "1.0", type: type, subject: subject,
             timeMicros: timeMicros, dataContentType: dataContentType, data: data
@@ -369,7 +372,7 @@ private struct BatchParser {
             issue(index, attribute.name, "must be at most \(maxAttributeBytes) bytes")
             return nil
         }
-        let text = try scanner.decodeString(token)
+        let text = try decodeRepeating(token, attribute)
         if text.isEmpty {
             issue(index, attribute.name, "must not be empty")
             return nil
@@ -378,6 +381,18 @@ private struct BatchParser {
             issue(index, attribute.name, "must be at most \(maxAttributeBytes) bytes")
             return nil
         }
+        return text
+    }
+
+    /// Decodes a string token, reusing the previous event's String when the bytes are the same.
+    mutating func decodeRepeating(_ token: JSONStringToken, _ attribute: Attribute) throws(JSONSyntaxError) -> String {
+        // Up to 15 UTF-8 bytes a String is stored inline (no allocation): decoding is cheaper
+        // than comparing. Ids are unique per event, so never worth caching.
+        guard !token.hasEscapes, token.byteCount > 15, attribute != .id else { return try scanner.decodeString(token) }
+        let last = lastValues[attribute.rawValue]
+        if !last.token.hasEscapes, scanner.string(token, equals: scanner.rawBytes(last.token)) { return last.text }
+        let text = try scanner.decodeString(token)
+        lastValues[attribute.rawValue] = (token, text)
         return text
     }
 
@@ -393,7 +408,7 @@ private struct BatchParser {
             return nil
         }
         let token = try scanner.scanString()
-        let text = try scanner.decodeString(token)
+        let text = try decodeRepeating(token, attribute)
         if text.utf8.count > maxAttributeBytes {
             issue(index, attribute.name, "must be at most \(maxAttributeBytes) bytes")
             return nil

@@ -79,6 +79,17 @@ struct JSONScanner {
         var hasEscapes = false
         let count = bytes.count
         while index < count {
+            // Eight bytes at a time up to the first quote, backslash or control character:
+            // strings are most of an event's bytes.
+            while index + 8 <= count {
+                let special = Self.specialBytes(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                if special != 0 {
+                    index += Self.firstFlaggedByte(special)
+                    break
+                }
+                index += 8
+            }
+            guard index < count else { break }
             let byte = bytes[index]
             if byte == 0x22 {  // '"'
                 position = index + 1
@@ -104,6 +115,31 @@ struct JSONScanner {
             index += 1
         }
         throw error("unterminated string", at: start - 1)
+    }
+
+    /// Flags (high bit of the byte) the bytes of `word` that are `"`, `\` or below 0x20, using
+    /// the classic "has a byte less than n" bit trick. Borrows can flag bytes *after* a true
+    /// match, never before it, so the first flag is exact; zero means none.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* 0x22)
+        let backslashes = word ^ (ones &* 0x5C)
+        let hasQuote = (quotes &- ones) & ~quotes
+        let hasBackslash = (backslashes &- ones) & ~backslashes
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl) & highs
+    }
+
+    /// Offset (0...7) of the first flagged byte in memory order.
+    @inline(__always)
+    static func firstFlaggedByte(_ flags: UInt64) -> Int {
+        #if _endian(little)
+        return flags.trailingZeroBitCount / 8
+        #else
+        return flags.leadingZeroBitCount / 8
+        #endif
     }
 
     @inline(__always)
@@ -204,16 +240,29 @@ struct JSONScanner {
     func string(_ token: JSONStringToken, equals text: UnsafeRawBufferPointer) -> Bool {
         if !token.hasEscapes {
             guard token.byteCount == text.count else { return false }
-            var index = 0
-            while index < text.count {
-                if bytes[token.start + index] != text[index] { return false }
-                index += 1
-            }
-            return true
+            return Self.bytesEqual(rawBytes(token), text)
         }
         var decoded: [UInt8] = []
         guard (try? decodeEscapedString(token, into: &decoded)) != nil, decoded.count == text.count else { return false }
         for index in 0..<text.count where decoded[index] != text[index] { return false }
+        return true
+    }
+
+    /// Byte equality of two equally long buffers, a word at a time.
+    @inline(__always)
+    static func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        let count = a.count
+        var index = 0
+        while index + 8 <= count {
+            if a.loadUnaligned(fromByteOffset: index, as: UInt64.self) != b.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
+                return false
+            }
+            index += 8
+        }
+        while index < count {
+            if a[index] != b[index] { return false }
+            index += 1
+        }
         return true
     }
 

@@ -159,7 +159,8 @@ public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConverti
 
     /// `self / divisor` rounded half-even to exactly `scale` fractional digits.
     /// Throws `.divisionByZero`, or `.overflow` when `scale` is outside 0...38 or the
-    /// quotient does not fit.
+    /// quotient written at `scale` (quotient × 10^scale) does not fit 128 bits, even when the
+    /// value itself would fit at a smaller scale: ask for fewer digits in that case.
     public func divided(by divisor: ExactDecimal, scale target: Int) throws(DecimalError) -> ExactDecimal {
         guard divisor.significand != 0 else { throw .divisionByZero }
         guard target >= 0, target <= Self.maxScale else { throw .overflow }
