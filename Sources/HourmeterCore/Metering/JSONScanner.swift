@@ -20,7 +20,7 @@ struct JSONStringToken {
 /// A strict (RFC 8259) cursor over raw JSON bytes.
 ///
 /// It validates while it skips, so the ingest path can check an event's whole body yet decode
-/// only the envelope: unrelated values (`data`, extensions) are walked byte by byte and
+/// only the envelope: unrelated values (`data`, extensions) are walked in place and
 /// never turned into Swift values. Rejects trailing commas, leading zeros, bad escapes,
 /// unescaped control characters, and nesting deeper than `maxDepth`. It does not check that
 /// the bytes are valid UTF-8 (decoded strings repair invalid sequences).

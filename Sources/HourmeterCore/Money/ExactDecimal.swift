@@ -3,6 +3,8 @@ public enum DecimalError: Error, Sendable, Equatable {
     /// The result needs more than 128 bits of significand or more than 38 fractional digits.
     /// Thrown instead of wrapping or dropping digits: a wrong amount is worse than no amount.
     case overflow
+    /// Text that is not a decimal number, for callers that turn a failed `ExactDecimal(text)`
+    /// into an error carrying the offending text.
     case invalidLiteral(String)
     case divisionByZero
 }
@@ -62,7 +64,6 @@ public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     /// For results already known to satisfy the invariants.
-    @usableFromInline
     init(unchecked significand: Int128, scale: Int) {
         self.significand = significand
         self.scale = scale

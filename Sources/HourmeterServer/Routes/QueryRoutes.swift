@@ -28,8 +28,11 @@ struct QueryRoutes {
             let caller = try context.requireCaller()
             let query = request.uri.queryParameters
             var filters: [String: String] = [:]
-            for (key, value) in query where key.hasPrefix("filterGroupBy[") && key.hasSuffix("]") {
-                filters[String(key.dropFirst("filterGroupBy[".count).dropLast())] = String(value)
+            for (rawKey, value) in query {
+                // Clients usually percent-encode the brackets: filterGroupBy%5Bstate%5D=idle.
+                let key = String(rawKey).removingPercentEncoding ?? String(rawKey)
+                guard key.hasPrefix("filterGroupBy["), key.hasSuffix("]") else { continue }
+                filters[String(key.dropFirst("filterGroupBy[".count).dropLast())] = String(value).removingPercentEncoding ?? String(value)
             }
             let parameters = Parameters(
                 from: query.get("from"), to: query.get("to"), windowSize: query.get("windowSize"),

@@ -1,0 +1,131 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HourmeterCore
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The real binary: `hourmeter keys create` and `hourmeter serve` with a SIGTERM in the middle
+/// of ingestion. `swift test` builds the executable beside the test bundle.
+@Suite(.serialized) struct CommandLineTests {
+    static var binary: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hourmeter").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/hourmeter").path
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func startServer(dataDir: String, port: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--data-dir", dataDir]
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOURMETER_PORT"] = String(port)  // the environment variable form of --port
+        environment["HOURMETER_LOG_LEVEL"] = "warning"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func send(_ method: HTTPMethod, _ url: String, key: String?, body: String? = nil) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return (response.status.code, String(buffer: buffer))
+    }
+
+    static func waitUntilUp(_ base: String) async throws {
+        for _ in 0..<300 {
+            if let response = try? await send(.GET, base + "/readyz", key: nil), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("server at \(base) did not start")
+    }
+
+    @Test func keysCreatePrintsTheKeyOnTheLastLine() async throws {
+        let dataDir = temporaryDirectory()
+        let result = try Self.run(["keys", "create", "--role", "operator", "--data-dir", dataDir])
+        #expect(result.status == 0)
+        let key = try #require(result.output.split(separator: "\n").last.map(String.init))
+        #expect(key.hasPrefix("hm_") && key.count == 51)
+        let port = Int.random(in: 20_000..<40_000)
+        let server = try Self.startServer(dataDir: dataDir, port: port)
+        defer { if server.isRunning { server.terminate() } }
+        let base = "http://127.0.0.1:\(port)"
+        try await Self.waitUntilUp(base)
+        #expect(try await Self.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Acme"}"#).status == 201)
+        #expect(try await Self.send(.GET, base + "/api/v1/tenants", key: "hm_" + String(key.dropFirst(3).reversed())).status == 401)
+        // A role that needs a tenant says so and fails.
+        #expect(try Self.run(["keys", "create", "--role", "maker", "--data-dir", dataDir]).status != 0)
+    }
+
+    /// SIGTERM while clients are sending: every batch answered 204 is there after a restart,
+    /// and no batch is there in part.
+    @Test func sigtermLosesNothingAcknowledged() async throws {
+        let dataDir = temporaryDirectory()
+        let key = try #require(try Self.run(["keys", "create", "--role", "operator", "--data-dir", dataDir]).output.split(separator: "\n").last.map(String.init))
+        let port = Int.random(in: 20_000..<40_000)
+        var server = try Self.startServer(dataDir: dataDir, port: port)
+        let base = "http://127.0.0.1:\(port)"
+        try await Self.waitUntilUp(base)
+        let tenant = try JSONSerialization.jsonObject(with: Data(try await Self.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Acme"}"#).body.utf8)) as! [String: Any]
+        let makerBody = try await Self.send(.POST, base + "/api/v1/api-keys", key: key, body: #"{"tenant":"\#(tenant["id"] as! String)","role":"maker"}"#).body
+        let maker = (try JSONSerialization.jsonObject(with: Data(makerBody.utf8)) as! [String: Any])["key"] as! String
+        #expect(try await Self.send(.POST, base + "/api/v1/meters", key: maker, body: #"{"slug":"c","eventType":"machine.usage","aggregation":"COUNT"}"#).status == 201)
+
+        let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<4 {
+                group.addTask {
+                    var acked: [String] = []
+                    for batch in 0..<400 {
+                        let subject = "c\(client)-b\(batch)"  // one subject per batch
+                        let events = (0..<50).map { cloudEvent("\(subject)-\($0)", subject: subject) }
+                        guard let response = try? await Self.send(.POST, base + "/api/v1/events", key: maker, body: "[" + events.joined(separator: ",") + "]") else { break }
+                        if response.status == 204 { acked.append(subject) } else { break }
+                    }
+                    return acked
+                }
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            server.terminate()  // SIGTERM
+            var all: [String] = []
+            for try await acked in group { all += acked }
+            return all
+        }
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        #expect(!acknowledged.isEmpty)
+
+        server = try Self.startServer(dataDir: dataDir, port: port)
+        defer { server.terminate() }
+        try await Self.waitUntilUp(base)
+        let usage = try await Self.send(.GET, base + "/api/v1/meters/c/query?from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z&groupBy=subject", key: maker)
+        let rows = (try JSONSerialization.jsonObject(with: Data(usage.body.utf8)) as! [String: Any])["data"] as! [[String: Any]]
+        var counts: [String: Int] = [:]
+        for row in rows { counts[row["subject"] as! String] = (row["value"] as! NSNumber).intValue }
+        for subject in acknowledged { #expect(counts[subject] == 50, "acknowledged batch \(subject) is missing or partial") }
+        #expect(counts.values.allSatisfy { $0 == 50 }, "a batch was stored in part")
+    }
+}
