@@ -43,7 +43,9 @@ import Testing
         return process
     }
 
-    static func send(_ method: HTTPMethod, _ url: String, key: String?, body: String? = nil) async throws -> (status: UInt, body: String) {
+    /// AsyncHTTPClient keeps retrying a refused connection until the deadline, so calls that
+    /// may meet a stopped server pass a short `timeoutSeconds`.
+    static func send(_ method: HTTPMethod, _ url: String, key: String?, body: String? = nil, timeoutSeconds: Int64 = 30) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
@@ -51,14 +53,14 @@ import Testing
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
         let buffer = try await response.body.collect(upTo: 16 << 20)
         return (response.status.code, String(buffer: buffer))
     }
 
     static func waitUntilUp(_ base: String) async throws {
         for _ in 0..<300 {
-            if let response = try? await send(.GET, base + "/readyz", key: nil), response.status == 200 { return }
+            if let response = try? await send(.GET, base + "/readyz", key: nil, timeoutSeconds: 1), response.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("server at \(base) did not start")
@@ -102,7 +104,7 @@ import Testing
                     for batch in 0..<400 {
                         let subject = "c\(client)-b\(batch)"  // one subject per batch
                         let events = (0..<50).map { cloudEvent("\(subject)-\($0)", subject: subject) }
-                        guard let response = try? await Self.send(.POST, base + "/api/v1/events", key: maker, body: "[" + events.joined(separator: ",") + "]") else { break }
+                        guard let response = try? await Self.send(.POST, base + "/api/v1/events", key: maker, body: "[" + events.joined(separator: ",") + "]", timeoutSeconds: 3) else { break }
                         if response.status == 204 { acked.append(subject) } else { break }
                     }
                     return acked
