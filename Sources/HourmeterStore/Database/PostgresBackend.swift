@@ -37,10 +37,14 @@ public final class PostgresBackend: SQLBackend {
         }
     }
 
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withTransaction(logger: logger) { connection in
+    public func transaction<T: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> T, afterCommit: @Sendable (T) -> Void
+    ) async throws -> T {
+        let result = try await client.withTransaction(logger: logger) { connection in
             try await body(connection.sql())
         }
+        afterCommit(result)
+        return result
     }
 
     /// Runs the connection pool; the pool serves nothing until this runs.

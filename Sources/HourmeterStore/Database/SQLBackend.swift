@@ -33,7 +33,11 @@ public protocol SQLBackend: Sendable {
     /// Runs `body` on a connection that may read (and sees every committed write).
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Runs `body` inside one transaction; commits when it returns, rolls back when it throws.
-    func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// `afterCommit` runs once the commit succeeded, before any other transaction of this
+    /// process starts on SQLite, so in-memory state can follow the database in the same order.
+    func transaction<T: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> T, afterCommit: @Sendable (T) -> Void
+    ) async throws -> T
     /// Keeps the engine's background work alive (PostgreSQL's pool) until cancelled.
     func run() async
     func close() async
@@ -43,4 +47,10 @@ public enum StoreError: Error, Sendable {
     /// The database could not be reached or failed; never shown to a client as is.
     case unavailable(String)
     case invalidLocation(String)
+}
+
+extension SQLBackend {
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await transaction(body, afterCommit: { _ in })
+    }
 }

@@ -68,13 +68,16 @@ public final class SQLiteBackend: SQLBackend {
         return try await body(readers[index].sql())
     }
 
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> T, afterCommit: @Sendable (T) -> Void
+    ) async throws -> T {
         try await writeLock.withLock {
             let database = writer.sql()
             try await database.raw("BEGIN IMMEDIATE").run()
             do {
                 let result = try await body(database)
                 try await database.raw("COMMIT").run()
+                afterCommit(result)
                 return result
             } catch {
                 try? await database.raw("ROLLBACK").run()

@@ -18,6 +18,8 @@ public final class SQLUsageStore: EventStore, Sendable {
     /// True on SQLite, where `dedup` is the authority; PostgreSQL uses `event_keys` instead.
     let dedupInMemory: Bool
     let queue = Mutex(PendingQueue())
+    /// SQLite only: committed batches not yet folded into the rollups (see `RollupFolding`).
+    let pendingRollups = Mutex(PendingRollups())
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
 
@@ -42,6 +44,7 @@ public final class SQLUsageStore: EventStore, Sendable {
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         dedupInMemory = backend.engine == .sqlite
         dedup = Mutex(dedupInMemory ? try await Self.loadDedupIndex(backend) : DedupIndex())
+        try await loadUnfolded()
     }
 
     static func loadDedupIndex(_ backend: any SQLBackend) async throws -> DedupIndex {
@@ -79,6 +82,7 @@ public final class SQLUsageStore: EventStore, Sendable {
 
     /// The group-commit loop. Returns after `finish()` once every queued batch is answered.
     func runPipeline() async {
+        async let timer: Void = runFoldTimer()
         for await _ in wake {
             while true {
                 let group = queue.withLock { queue -> [Job] in
@@ -93,8 +97,17 @@ public final class SQLUsageStore: EventStore, Sendable {
                 }
                 if group.isEmpty { break }
                 await process(group)
+                if foldsLater && pendingRollupEvents >= Self.maxPendingRollupEvents {
+                    do { try await foldPendingRollups() } catch {
+                        logger.error("folding rollups failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
             }
             if queue.withLock({ $0.closed && $0.jobs.isEmpty }) { break }
+        }
+        await timer
+        do { try await foldPendingRollups() } catch {
+            logger.error("final fold of rollups failed; it will run at the next start", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
@@ -120,9 +133,15 @@ public final class SQLUsageStore: EventStore, Sendable {
         while true {
             attempt += 1
             do {
+                let started = ContinuousClock.now
                 let (classified, failed) = try await classify(group)
+                let classifiedAt = ContinuousClock.now
                 for (job, error) in failed { job.continuation.resume(throwing: error) }
                 try await write(classified)
+                logger.debug("group commit", metadata: [
+                    "jobs": "\(group.count)", "events": "\(group.reduce(0) { $0 + $1.events.count })",
+                    "classify": "\(classifiedAt - started)", "write": "\(ContinuousClock.now - classifiedAt)",
+                ])
                 for item in classified {
                     item.job.continuation.resume(returning: IngestResult(accepted: item.fresh.count, duplicates: item.duplicates))
                 }
@@ -219,7 +238,8 @@ public final class SQLUsageStore: EventStore, Sendable {
         guard !items.isEmpty else { return }
         let engine = backend.engine
         let tenants = Array(Set(items.map(\.job.tenantID))).sorted()
-        let seqs: [Int64] = try await backend.transaction { db in
+        let foldsLater = self.foldsLater
+        let seqs: [Int64] = try await backend.transaction({ db in
             if engine == .postgres {
                 for tenant in tenants { try await Self.lockTenant(tenant, exclusive: false, on: db) }
             }
@@ -236,33 +256,28 @@ public final class SQLUsageStore: EventStore, Sendable {
                 guard let seq = try row?.decode(column: "seq", as: Int64.self) else { throw StoreError.unavailable("no batch sequence") }
                 seqs.append(seq)
             }
-            if engine == .postgres {
-                for (item, seq) in zip(items, seqs) {
-                    let keys = item.freshKeys
-                    let inserted = try await db.raw("""
-                        INSERT INTO event_keys (key, batch_seq) SELECT unnest(\(bind: keys)::bigint[]), \(bind: seq)
-                        ON CONFLICT DO NOTHING RETURNING key
-                        """).all()
-                    if inserted.count != Set(keys).count { throw LostRace() }
-                }
+            if foldsLater { return seqs }
+            for (item, seq) in zip(items, seqs) {
+                let keys = item.freshKeys
+                let inserted = try await db.raw("""
+                    INSERT INTO event_keys (key, batch_seq) SELECT unnest(\(bind: keys)::bigint[]), \(bind: seq)
+                    ON CONFLICT DO NOTHING RETURNING key
+                    """).all()
+                if inserted.count != Set(keys).count { throw LostRace() }
             }
-            var meterRows: [String: [CompiledMeter]] = [:]
-            var query: SQLQueryString = "SELECT * FROM meters WHERE tenant_id IN ("
-            query += tenants.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
-            query += ")"
-            for row in try await db.raw(query).all() {
-                let meter = try Self.meter(row)
-                meterRows[meter.tenantID, default: []].append(CompiledMeter(id: meter.id, definition: meter.definition))
-            }
+            let meters = try await Self.compiledMeters(for: tenants, on: db)
             var delta = RollupDelta()
             for item in items {
-                guard let meters = meterRows[item.job.tenantID] else { continue }
-                try RollupBuilder.accumulate(item.fresh.lazy.map(\.metered), meters: meters, into: &delta)
+                guard let tenantMeters = meters[item.job.tenantID] else { continue }
+                try RollupBuilder.accumulate(item.fresh.lazy.map(\.metered), meters: tenantMeters, into: &delta)
             }
             try RollupBuilder.foldHours(&delta)
-            try await RollupSQL.apply(delta, engine: engine, on: db)
+            try await RollupSQL.apply(delta, engine: engine, on: db, sqlite: nil)
             return seqs
-        }
+        }, afterCommit: { seqs in
+            // Under the write lock: waiting batches stay in commit order for the watermark.
+            if foldsLater { self.appendPending(zip(items, seqs).map { ($1, $0.job.tenantID, $0.fresh) }) }
+        })
         if dedupInMemory {
             dedup.withLock { index in
                 for (item, seq) in zip(items, seqs) {

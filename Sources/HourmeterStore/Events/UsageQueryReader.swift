@@ -8,6 +8,7 @@ extension SQLUsageStore {
     public static let maxRollupRowsPerQuery = 2_000_000
 
     public func usage(meter: Meter, query: UsageQuery) async throws -> [UsageRow] {
+        try await foldPendingRollups()  // every acknowledged event counts
         let definition = meter.definition
         let aligned = query.windows.isHourAligned
         let table = aligned ? "rollup_hour" : "rollup_minute"
@@ -111,6 +112,7 @@ extension SQLUsageStore {
     }
 
     public func firstUsageHour(meter: Meter) async throws -> Int64? {
+        try await foldPendingRollups()
         let table = meter.definition.aggregation == .uniqueCount ? "rollup_distinct" : "rollup_hour"
         let first = try await backend.read { db in
             try await db.raw("SELECT MIN(bucket) AS first FROM \(unsafeRaw: table) WHERE meter_id = \(bind: meter.id)").first()?

@@ -2,6 +2,7 @@ import Foundation
 import HourmeterCore
 import NIOCore
 import SQLKit
+import SQLiteNIO
 
 public struct Meter: Sendable {
     public var id: String
@@ -30,8 +31,11 @@ extension SQLUsageStore: MeterStore {
     public func createMeter(tenantID: String, definition: MeterDefinition, nowMicros: Int64) async throws -> Meter {
         let meter = Meter(id: APIKeyMaterial.identifier("mtr"), tenantID: tenantID, definition: definition, skipped: 0, createdAtMicros: nowMicros)
         let engine = backend.engine
-        return try await backend.transaction { db in
+        let sqlite = (backend as? SQLiteBackend)?.writerConnection
+        let (created, folded) = try await backend.transaction({ db in
             if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
+            // Fold what waits under the old meters first: the backfill then covers every stored batch once.
+            let folded = try await self.foldPending(on: db)
             let existing = try await db.raw("SELECT id FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: definition.slug)").first()
             if existing != nil { throw MeterStoreError.slugTaken(definition.slug) }
             let groupBy = Self.groupByJSON(definition)
@@ -41,46 +45,50 @@ extension SQLUsageStore: MeterStore {
                         \(bind: definition.eventType), \(bind: definition.aggregation.rawValue), \(bind: definition.valueProperty?.text),
                         \(bind: groupBy), 0, \(bind: nowMicros))
                 """).run()
-            try await Self.backfill(CompiledMeter(id: meter.id, definition: definition), tenantID: tenantID, engine: engine, on: db)
+            try await Self.backfill(CompiledMeter(id: meter.id, definition: definition), tenantID: tenantID, engine: engine, on: db, sqlite: sqlite)
             let skipped = try await db.raw("SELECT skipped FROM meters WHERE id = \(bind: meter.id)").first()?.decode(column: "skipped", as: Int64.self) ?? 0
             var created = meter
             created.skipped = skipped
-            return created
-        }
+            return (created, folded)
+        }, afterCommit: { self.dropFolded($0.1) })
+        return created
     }
 
     public func meter(tenantID: String, slug: String) async throws -> Meter? {
-        try await backend.read { db in
+        try await foldPendingRollups()  // so `skipped` is current
+        return try await backend.read { db in
             try await db.raw("SELECT * FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: slug)").first().map(Self.meter)
         }
     }
 
     public func meters(tenantID: String) async throws -> [Meter] {
-        try await backend.read { db in
+        try await foldPendingRollups()
+        return try await backend.read { db in
             try await db.raw("SELECT * FROM meters WHERE tenant_id = \(bind: tenantID) ORDER BY slug").all().map(Self.meter)
         }
     }
 
     public func deleteMeter(tenantID: String, slug: String) async throws -> Bool {
         let engine = backend.engine
-        return try await backend.transaction { db in
+        return try await backend.transaction({ db in
             if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
+            let folded = try await self.foldPending(on: db)
             guard let row = try await db.raw("SELECT id FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: slug)").first() else {
-                return false
+                return (false, folded)
             }
             let id = try row.decode(column: "id", as: String.self)
             for table in ["rollup_minute", "rollup_hour", "rollup_distinct"] {
                 try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE meter_id = \(bind: id)").run()
             }
             try await db.raw("DELETE FROM meters WHERE id = \(bind: id)").run()
-            return true
-        }
+            return (true, folded)
+        }, afterCommit: { self.dropFolded($0.1) }).0
     }
 
     /// Batches read per step of a backfill: bounds memory, not the total.
     static let backfillBatchesPerStep = 200
 
-    static func backfill(_ meter: CompiledMeter, tenantID: String, engine: SQLEngine, on db: any SQLDatabase) async throws {
+    static func backfill(_ meter: CompiledMeter, tenantID: String, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
         var after: Int64 = -1
         while true {
             let rows = try await db.raw("""
@@ -95,7 +103,7 @@ extension SQLUsageStore: MeterStore {
                 try RollupBuilder.accumulate(events.lazy.map(\.metered), meters: [meter], into: &delta)
             }
             try RollupBuilder.foldHours(&delta)
-            try await RollupSQL.apply(delta, engine: engine, on: db)
+            try await RollupSQL.apply(delta, engine: engine, on: db, sqlite: sqlite)
         }
     }
 

@@ -83,6 +83,12 @@ enum Migrations {
             statements.append("CREATE INDEX rollup_distinct_subject ON rollup_distinct (meter_id, subject, bucket)")
             return statements
         },
+        // How far the rollups have folded the event log (SQLite folds after commit, see
+        // `SQLUsageStore`); batches after the watermark are folded again at start-up.
+        Migration(name: "0005_rollup_watermark") { _ in [
+            "CREATE TABLE rollup_state (id INTEGER PRIMARY KEY, watermark BIGINT NOT NULL)",
+            "INSERT INTO rollup_state (id, watermark) SELECT 1, COALESCE(MAX(seq), 0) FROM event_batches",
+        ] },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
