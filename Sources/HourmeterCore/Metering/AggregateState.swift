@@ -27,15 +27,22 @@ public struct AggregateState: Sendable, Equatable {
     /// Adds one event without a value (COUNT meters).
     public mutating func addCount() { count += 1 }
 
-    /// Adds one event's value.
-    public mutating func add(_ value: ExactDecimal, at timeMicros: Int64) throws(DecimalError) {
+    /// Adds one event's value, tracking only what `aggregation` reads (a SUM meter keeps no
+    /// minimum): the states stay small on disk. `nil` tracks everything.
+    public mutating func add(_ value: ExactDecimal, at timeMicros: Int64, for aggregation: MeterAggregation? = nil) throws(DecimalError) {
         count += 1
-        sum = try sum.adding(value)
-        if let current = min { if value < current { min = value } } else { min = value }
-        if let current = max { if value > current { max = value } } else { max = value }
-        if let current = latestTime, timeMicros < current {} else {
-            latestTime = timeMicros
-            latest = value
+        if aggregation == nil || aggregation == .sum || aggregation == .avg { sum = try sum.adding(value) }
+        if aggregation == nil || aggregation == .min {
+            if let current = min { if value < current { min = value } } else { min = value }
+        }
+        if aggregation == nil || aggregation == .max {
+            if let current = max { if value > current { max = value } } else { max = value }
+        }
+        if aggregation == nil || aggregation == .latest {
+            if let current = latestTime, timeMicros < current {} else {
+                latestTime = timeMicros
+                latest = value
+            }
         }
     }
 

@@ -5,7 +5,7 @@ public struct CompiledMeter: Sendable {
     public init(id: String, definition: MeterDefinition) { self.id = id; self.definition = definition }
 }
 
-/// Where a partial aggregate belongs: meter, bucket start (seconds since epoch), subject and group.
+/// Where a partial aggregate belongs: meter, hour (start, seconds since epoch), subject and group.
 public struct RollupKey: Sendable, Hashable {
     public var meterID: String
     public var bucket: Int64
@@ -17,23 +17,56 @@ public struct RollupKey: Sendable, Hashable {
     }
 }
 
-/// One distinct value seen in a minute, for UNIQUE_COUNT meters.
+/// One meter, subject and group over one hour: the hour's total and its minutes.
+///
+/// Minutes live inside the hour's row rather than in rows of their own: a machine reporting
+/// every few seconds touches one row per hour instead of one per minute, which is what lets a
+/// batch of events cost a handful of row writes. Hour, day and month windows read `summary`;
+/// minute windows and unaligned ranges read `minutes`.
+public struct HourRollup: Sendable, Equatable {
+    /// Minute offset in the hour (0–59) → that minute's state.
+    public var minutes: [UInt8: AggregateState] = [:]
+    public var summary = AggregateState()
+    public init() {}
+    public init(summary: AggregateState, minutes: [UInt8: AggregateState]) { self.summary = summary; self.minutes = minutes }
+
+    /// Folds `other` (later in ingestion order) into this hour.
+    public mutating func merge(_ other: HourRollup) throws(DecimalError) {
+        try summary.merge(other.summary)
+        for (minute, state) in other.minutes {
+            if var existing = minutes[minute] {
+                try existing.merge(state)
+                minutes[minute] = existing
+            } else {
+                minutes[minute] = state
+            }
+        }
+    }
+
+    /// Recomputes `summary` from the minutes, in minute order.
+    public mutating func summarize() throws(DecimalError) {
+        var total = AggregateState()
+        for minute in minutes.keys.sorted() { try total.merge(minutes[minute]!) }
+        summary = total
+    }
+}
+
+/// One distinct value seen in a minute, for UNIQUE_COUNT meters (`rollup.bucket` is the minute).
 public struct DistinctKey: Sendable, Hashable {
     public var rollup: RollupKey
     public var value: String
 }
 
 /// Everything a batch of events changes in the rollups, computed in memory once per batch
-/// so the database sees one upsert per touched row instead of one per event.
+/// so the database sees one write per touched hour row instead of one per event.
 public struct RollupDelta: Sendable {
-    public var minute: [RollupKey: AggregateState] = [:]
-    public var hour: [RollupKey: AggregateState] = [:]
+    public var hours: [RollupKey: HourRollup] = [:]
     public var distinct: Set<DistinctKey> = []
     /// Events a meter had to skip (value missing or not a number), by meter id.
     public var skipped: [String: Int] = [:]
     public init() {}
 
-    public var isEmpty: Bool { minute.isEmpty && distinct.isEmpty && skipped.isEmpty }
+    public var isEmpty: Bool { hours.isEmpty && distinct.isEmpty && skipped.isEmpty }
 }
 
 /// The event facts rollups need; the store's event types convert to it.
@@ -67,42 +100,37 @@ public enum RollupBuilder {
         }
     }
 
-    /// Rebuilds the hour rollups from the minute ones; call once after accumulating.
-    public static func foldHours(_ delta: inout RollupDelta) throws(DecimalError) {
-        delta.hour.removeAll(keepingCapacity: true)
-        for (key, state) in delta.minute {
-            var hourKey = key
-            hourKey.bucket = floorDiv(key.bucket, hourSeconds) * hourSeconds
-            if var existing = delta.hour[hourKey] {
-                try existing.merge(state)
-                delta.hour[hourKey] = existing
-            } else {
-                delta.hour[hourKey] = state
-            }
-        }
+    /// Computes each hour's summary from its minutes; call once after accumulating.
+    public static func summarize(_ delta: inout RollupDelta) throws(DecimalError) {
+        for key in delta.hours.keys { try delta.hours[key]!.summarize() }
     }
 
     static func apply(_ event: MeteredEvent, meter: CompiledMeter, minute: Int64, into delta: inout RollupDelta) throws(DecimalError) {
         let definition = meter.definition
         let groupKey = groupKey(for: event.data, groups: definition.groupBy)
-        let key = RollupKey(meterID: meter.id, bucket: minute, subject: event.subject, groupKey: groupKey)
+        let hour = floorDiv(minute, hourSeconds) * hourSeconds
+        let key = RollupKey(meterID: meter.id, bucket: hour, subject: event.subject, groupKey: groupKey)
+        let offset = UInt8((minute - hour) / minuteSeconds)
         switch definition.aggregation {
         case .count:
-            delta.minute[key, default: AggregateState()].addCount()
+            delta.hours[key, default: HourRollup()].minutes[offset, default: AggregateState()].addCount()
         case .uniqueCount:
             guard let path = definition.valueProperty, let data = event.data,
                   let text = scalarText(path.evaluate(in: data)) else {
                 delta.skipped[meter.id, default: 0] += 1
                 return
             }
-            delta.distinct.insert(DistinctKey(rollup: key, value: text))
+            var minuteKey = key
+            minuteKey.bucket = minute
+            delta.distinct.insert(DistinctKey(rollup: minuteKey, value: text))
         default:
             guard let path = definition.valueProperty, let data = event.data,
                   let number = numericValue(path.evaluate(in: data)) else {
                 delta.skipped[meter.id, default: 0] += 1
                 return
             }
-            try delta.minute[key, default: AggregateState()].add(number, at: event.timeMicros)
+            try delta.hours[key, default: HourRollup()].minutes[offset, default: AggregateState()]
+                .add(number, at: event.timeMicros, for: definition.aggregation)
         }
     }
 

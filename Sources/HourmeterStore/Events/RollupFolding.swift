@@ -55,11 +55,11 @@ extension SQLUsageStore {
             guard let tenantMeters = meters[batch.tenantID] else { continue }
             try RollupBuilder.accumulate(batch.events.lazy.map(\.metered), meters: tenantMeters, into: &delta)
         }
-        try RollupBuilder.foldHours(&delta)
+        try RollupBuilder.summarize(&delta)
         try await RollupSQL.apply(delta, engine: backend.engine, on: db, sqlite: (backend as? SQLiteBackend)?.writerConnection)
         try await db.raw("UPDATE rollup_state SET watermark = \(bind: batches.last!.seq) WHERE id = 1").run()
         logger.debug("folded rollups", metadata: [
-            "batches": "\(batches.count)", "minuteRows": "\(delta.minute.count)", "hourRows": "\(delta.hour.count)",
+            "batches": "\(batches.count)", "hourRows": "\(delta.hours.count)",
             "elapsed": "\(ContinuousClock.now - started)",
         ])
         return batches.count

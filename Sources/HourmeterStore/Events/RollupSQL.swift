@@ -1,21 +1,38 @@
 import HourmeterCore
+import NIOCore
 import SQLKit
 import SQLiteNIO
+import Synchronization
 
-/// Writes a `RollupDelta` as a handful of multi-row upserts, the same statements on both
-/// engines except for how an exact decimal is added (NUMERIC vs `dec_add` on TEXT).
+/// Writes a `RollupDelta`: reads the touched hour rows, merges in memory (exact decimals,
+/// minutes inside the hour), writes them back. One code path for both engines; PostgreSQL
+/// locks the rows first (`FOR UPDATE` after inserting any missing ones) so processes sharing
+/// the database merge one after another, and SQLite talks to SQLiteNIO directly because
+/// SQLKit's per-bind encoding costs more than SQLite's own work here.
 enum RollupSQL {
-    static let rowsPerStatement = 400
+    static let rowsPerStatement = 200
 
-    /// `sqlite`: the writer connection, when on SQLite; rows then go straight to SQLiteNIO with
-    /// plain `?` parameters (SQLKit's per-bind encoding costs more than SQLite's own work here).
     static func apply(_ delta: RollupDelta, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
-        if let sqlite {
-            try await upsertSQLite(delta.minute, table: "rollup_minute", on: sqlite)
-            try await upsertSQLite(delta.hour, table: "rollup_hour", on: sqlite)
-        } else {
-            try await upsert(delta.minute, table: "rollup_minute", engine: engine, on: db)
-            try await upsert(delta.hour, table: "rollup_hour", engine: engine, on: db)
+        let keys = delta.hours.keys.sorted { ($0.meterID, $0.bucket, $0.subject, $0.groupKey) < ($1.meterID, $1.bucket, $1.subject, $1.groupKey) }
+        if !keys.isEmpty {
+            var merged: [(RollupKey, HourRollup)] = []
+            merged.reserveCapacity(keys.count)
+            for chunk in keys.chunked(rowsPerStatement) {
+                let existing: [RollupKey: HourRollup]
+                if let sqlite {
+                    existing = try await readSQLite(Array(chunk), on: sqlite)
+                } else {
+                    existing = try await readPostgres(Array(chunk), on: db)
+                }
+                for key in chunk {
+                    var row = existing[key] ?? HourRollup()
+                    try row.merge(delta.hours[key]!)
+                    merged.append((key, row))
+                }
+            }
+            for chunk in merged.chunked(rowsPerStatement) {
+                if let sqlite { try await writeSQLite(Array(chunk), on: sqlite) } else { try await writePostgres(Array(chunk), on: db) }
+            }
         }
         let distinct = delta.distinct.sorted { ($0.rollup.meterID, $0.rollup.bucket, $0.rollup.subject, $0.rollup.groupKey, $0.value) < ($1.rollup.meterID, $1.rollup.bucket, $1.rollup.subject, $1.rollup.groupKey, $1.value) }
         for chunk in distinct.chunked(rowsPerStatement) {
@@ -31,58 +48,110 @@ enum RollupSQL {
         }
     }
 
-    static func upsertSQLite(_ rows: [RollupKey: AggregateState], table: String, on connection: SQLiteConnection) async throws {
-        guard !rows.isEmpty else { return }
-        let sorted = rows.sorted { ($0.key.meterID, $0.key.bucket, $0.key.subject, $0.key.groupKey) < ($1.key.meterID, $1.key.bucket, $1.key.subject, $1.key.groupKey) }
-        let newer = "excluded.latest_time IS NOT NULL AND (\(table).latest_time IS NULL OR excluded.latest_time >= \(table).latest_time)"
-        let tail = """
-             ON CONFLICT (meter_id, bucket, subject, group_key) DO UPDATE SET \
-            cnt = \(table).cnt + excluded.cnt, total = dec_add(\(table).total, excluded.total), \
-            min_value = dec_min(\(table).min_value, excluded.min_value), max_value = dec_max(\(table).max_value, excluded.max_value), \
-            latest_value = CASE WHEN \(newer) THEN excluded.latest_value ELSE \(table).latest_value END, \
-            latest_time = CASE WHEN \(newer) THEN excluded.latest_time ELSE \(table).latest_time END
-            """
-        func text(_ value: ExactDecimal?) -> SQLiteData { value.map { .text($0.description) } ?? .null }
-        for chunk in sorted.chunked(rowsPerStatement) {
-            let sql = "INSERT INTO \(table) (meter_id, bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value) VALUES "
-                + Array(repeating: "(?,?,?,?,?,?,?,?,?,?)", count: chunk.count).joined(separator: ",") + tail
-            var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 10)
-            for (key, state) in chunk {
-                binds.append(.text(key.meterID)); binds.append(.integer(SQLiteInt64(key.bucket)))
-                binds.append(.text(key.subject)); binds.append(.text(key.groupKey))
-                binds.append(.integer(SQLiteInt64(state.count))); binds.append(.text(state.sum.description))
-                binds.append(text(state.min)); binds.append(text(state.max))
-                binds.append(state.latestTime.map { .integer(SQLiteInt64($0)) } ?? .null); binds.append(text(state.latest))
-            }
-            try await connection.query(sql, binds) { _ in }
+    static let columns = "meter_id, bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value, minutes"
+
+    // MARK: SQLite
+
+    static func readSQLite(_ keys: [RollupKey], on connection: SQLiteConnection) async throws -> [RollupKey: HourRollup] {
+        let sql = "SELECT \(columns) FROM rollups WHERE (meter_id, bucket, subject, group_key) IN (VALUES "
+            + Array(repeating: "(?,?,?,?)", count: keys.count).joined(separator: ",") + ")"
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(keys.count * 4)
+        for key in keys {
+            binds.append(.text(key.meterID)); binds.append(.integer(SQLiteInt64(key.bucket)))
+            binds.append(.text(key.subject)); binds.append(.text(key.groupKey))
         }
+        let found = Mutex<[RollupKey: HourRollup]>([:])
+        try await connection.query(sql, binds) { row in
+            guard let parsed = try? sqliteRow(row) else { return }
+            found.withLock { $0[parsed.0] = parsed.1 }
+        }
+        let rows = found.withLock { $0 }
+        guard rows.count <= keys.count else { throw MinuteSlotCodec.CorruptSlots() }
+        return rows
     }
 
-    /// Rows are written in key order so concurrent PostgreSQL writers lock rows in the same
-    /// order and cannot deadlock.
-    static func upsert(_ rows: [RollupKey: AggregateState], table: String, engine: SQLEngine, on db: any SQLDatabase) async throws {
-        guard !rows.isEmpty else { return }
-        let sorted = rows.sorted { ($0.key.meterID, $0.key.bucket, $0.key.subject, $0.key.groupKey) < ($1.key.meterID, $1.key.bucket, $1.key.subject, $1.key.groupKey) }
-        let cast = engine == .postgres ? "::numeric" : ""
-        let add = engine == .postgres ? "\(table).total + excluded.total" : "dec_add(\(table).total, excluded.total)"
-        let least = engine == .postgres ? "LEAST(\(table).min_value, excluded.min_value)" : "dec_min(\(table).min_value, excluded.min_value)"
-        let greatest = engine == .postgres ? "GREATEST(\(table).max_value, excluded.max_value)" : "dec_max(\(table).max_value, excluded.max_value)"
-        let newer = "excluded.latest_time IS NOT NULL AND (\(table).latest_time IS NULL OR excluded.latest_time >= \(table).latest_time)"
-        for chunk in sorted.chunked(rowsPerStatement) {
-            var query: SQLQueryString = "INSERT INTO \(unsafeRaw: table) (meter_id, bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value) VALUES "
-            query += chunk.map { key, state -> SQLQueryString in
-                "(\(bind: key.meterID), \(bind: key.bucket), \(bind: key.subject), \(bind: key.groupKey), \(bind: state.count), \(bind: state.sum.description)\(unsafeRaw: cast), \(bind: state.min?.description)\(unsafeRaw: cast), \(bind: state.max?.description)\(unsafeRaw: cast), \(bind: state.latestTime), \(bind: state.latest?.description)\(unsafeRaw: cast))"
-            }.joined(separator: ", ")
-            query += """
-                 ON CONFLICT (meter_id, bucket, subject, group_key) DO UPDATE SET \
-                cnt = \(unsafeRaw: table).cnt + excluded.cnt, total = \(unsafeRaw: add), \
-                min_value = \(unsafeRaw: least), max_value = \(unsafeRaw: greatest), \
-                latest_value = CASE WHEN \(unsafeRaw: newer) THEN excluded.latest_value ELSE \(unsafeRaw: table).latest_value END, \
-                latest_time = CASE WHEN \(unsafeRaw: newer) THEN excluded.latest_time ELSE \(unsafeRaw: table).latest_time END
-                """
-            try await db.raw(query).run()
+    static func sqliteRow(_ row: SQLiteRow) throws -> (RollupKey, HourRollup) {
+        func text(_ name: String) -> String? { row.column(name)?.string }
+        func decimal(_ name: String) -> ExactDecimal? { text(name).flatMap(ExactDecimal.init) }
+        guard let meterID = text("meter_id"), let bucket = row.column("bucket")?.integer, let subject = text("subject"),
+              let groupKey = text("group_key"), let count = row.column("cnt")?.integer, let blob = row.column("minutes")?.blob else {
+            throw MinuteSlotCodec.CorruptSlots()
         }
+        let summary = AggregateState(count: Int64(count), sum: decimal("total") ?? .zero, min: decimal("min_value"), max: decimal("max_value"),
+                                     latestTime: row.column("latest_time")?.integer.map { Int64($0) }, latest: decimal("latest_value"))
+        return (RollupKey(meterID: meterID, bucket: Int64(bucket), subject: subject, groupKey: groupKey),
+                HourRollup(summary: summary, minutes: try MinuteSlotCodec.decode(blob)))
+    }
+
+    static func writeSQLite(_ rows: [(RollupKey, HourRollup)], on connection: SQLiteConnection) async throws {
+        let sql = "INSERT OR REPLACE INTO rollups (\(columns)) VALUES "
+            + Array(repeating: "(?,?,?,?,?,?,?,?,?,?,?)", count: rows.count).joined(separator: ",")
+        func text(_ value: ExactDecimal?) -> SQLiteData { value.map { .text($0.description) } ?? .null }
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(rows.count * 11)
+        for (key, row) in rows {
+            let state = row.summary
+            binds.append(.text(key.meterID)); binds.append(.integer(SQLiteInt64(key.bucket)))
+            binds.append(.text(key.subject)); binds.append(.text(key.groupKey))
+            binds.append(.integer(SQLiteInt64(state.count))); binds.append(.text(state.sum.description))
+            binds.append(text(state.min)); binds.append(text(state.max))
+            binds.append(state.latestTime.map { .integer(SQLiteInt64($0)) } ?? .null); binds.append(text(state.latest))
+            binds.append(.blob(MinuteSlotCodec.encode(row.minutes)))
+        }
+        try await connection.query(sql, binds) { _ in }
+    }
+
+    // MARK: PostgreSQL
+
+    static func keyValues(_ keys: [RollupKey]) -> SQLQueryString {
+        keys.map { "(\(bind: $0.meterID), \(bind: $0.bucket)::bigint, \(bind: $0.subject), \(bind: $0.groupKey))" as SQLQueryString }
+            .joined(separator: ", ")
+    }
+
+    static func readPostgres(_ keys: [RollupKey], on db: any SQLDatabase) async throws -> [RollupKey: HourRollup] {
+        // Make every row exist, then lock them all: a concurrent process merging the same
+        // rows waits for this transaction instead of overwriting it.
+        var insert: SQLQueryString = "INSERT INTO rollups (\(unsafeRaw: columns)) SELECT v.m, v.b, v.s, v.g, 0, 0, NULL, NULL, NULL, NULL, ''::bytea FROM (VALUES "
+        insert += keyValues(keys)
+        insert += ") AS v(m, b, s, g) ON CONFLICT DO NOTHING"
+        try await db.raw(insert).run()
+        var select: SQLQueryString = """
+            SELECT meter_id, bucket, subject, group_key, cnt, total::text AS total, min_value::text AS min_value,
+                   max_value::text AS max_value, latest_time, latest_value::text AS latest_value, minutes
+            FROM rollups WHERE (meter_id, bucket, subject, group_key) IN (VALUES
+            """
+        select += keyValues(keys)
+        select += ") ORDER BY meter_id, bucket, subject, group_key FOR UPDATE"
+        var result: [RollupKey: HourRollup] = [:]
+        for row in try await db.raw(select).all() {
+            func decimal(_ name: String) throws -> ExactDecimal? { try row.decode(column: name, as: String?.self).flatMap(ExactDecimal.init) }
+            let key = RollupKey(meterID: try row.decode(column: "meter_id", as: String.self), bucket: try row.decode(column: "bucket", as: Int64.self),
+                                subject: try row.decode(column: "subject", as: String.self), groupKey: try row.decode(column: "group_key", as: String.self))
+            let summary = AggregateState(count: try row.decode(column: "cnt", as: Int64.self), sum: try decimal("total") ?? .zero,
+                                         min: try decimal("min_value"), max: try decimal("max_value"),
+                                         latestTime: try row.decode(column: "latest_time", as: Int64?.self), latest: try decimal("latest_value"))
+            result[key] = HourRollup(summary: summary, minutes: try MinuteSlotCodec.decode(try row.decode(column: "minutes", as: ByteBuffer.self)))
+        }
+        return result
+    }
+
+    static func writePostgres(_ rows: [(RollupKey, HourRollup)], on db: any SQLDatabase) async throws {
+        var query: SQLQueryString = "INSERT INTO rollups (\(unsafeRaw: columns)) VALUES "
+        query += rows.map { key, row -> SQLQueryString in
+            let state = row.summary
+            return """
+                (\(bind: key.meterID), \(bind: key.bucket), \(bind: key.subject), \(bind: key.groupKey), \(bind: state.count), \
+                \(bind: state.sum.description)::numeric, \(bind: state.min?.description)::numeric, \(bind: state.max?.description)::numeric, \
+                \(bind: state.latestTime), \(bind: state.latest?.description)::numeric, \(bind: MinuteSlotCodec.encode(row.minutes)))
+                """
+        }.joined(separator: ", ")
+        query += """
+             ON CONFLICT (meter_id, bucket, subject, group_key) DO UPDATE SET cnt = excluded.cnt, total = excluded.total, \
+            min_value = excluded.min_value, max_value = excluded.max_value, latest_time = excluded.latest_time, \
+            latest_value = excluded.latest_value, minutes = excluded.minutes
+            """
+        try await db.raw(query).run()
     }
 }
 

@@ -271,7 +271,7 @@ public final class SQLUsageStore: EventStore, Sendable {
                 guard let tenantMeters = meters[item.job.tenantID] else { continue }
                 try RollupBuilder.accumulate(item.fresh.lazy.map(\.metered), meters: tenantMeters, into: &delta)
             }
-            try RollupBuilder.foldHours(&delta)
+            try RollupBuilder.summarize(&delta)
             try await RollupSQL.apply(delta, engine: engine, on: db, sqlite: nil)
             return seqs
         }, afterCommit: { seqs in

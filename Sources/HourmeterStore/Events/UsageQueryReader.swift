@@ -11,13 +11,14 @@ extension SQLUsageStore {
         try await foldPendingRollups()  // every acknowledged event counts
         let definition = meter.definition
         let aligned = query.windows.isHourAligned
-        let table = aligned ? "rollup_hour" : "rollup_minute"
         let decimalText = backend.engine == .postgres ? "::text" : ""
         let splitBySubject = query.groupBy.contains("subject") || !query.subjects.isEmpty
         let groupNames = query.groupBy.filter { $0 != "subject" }
 
+        // Hour rows from the hour holding `from`; minute rows and distinct values from `from`.
+        let firstBucket = definition.aggregation == .uniqueCount ? query.fromSeconds : floorDiv(query.fromSeconds, 3600) * 3600
         func whereClause() -> SQLQueryString {
-            var clause: SQLQueryString = "meter_id = \(bind: meter.id) AND bucket >= \(bind: query.fromSeconds) AND bucket < \(bind: query.toSeconds)"
+            var clause: SQLQueryString = "meter_id = \(bind: meter.id) AND bucket >= \(bind: firstBucket) AND bucket < \(bind: query.toSeconds)"
             if !query.subjects.isEmpty {
                 clause += " AND subject IN ("
                 clause += query.subjects.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
@@ -61,31 +62,44 @@ extension SQLUsageStore {
             return Self.rows(sets.mapValues { ExactDecimal($0.count) }, query: query, groupNames: groupNames)
         }
 
+        let minutesColumn = aligned ? "" : ", minutes"
         let rows = try await backend.read { db in
             try await db.raw("""
                 SELECT bucket, subject, group_key, cnt, total\(unsafeRaw: decimalText) AS total, min_value\(unsafeRaw: decimalText) AS min_value,
-                       max_value\(unsafeRaw: decimalText) AS max_value, latest_time, latest_value\(unsafeRaw: decimalText) AS latest_value
-                FROM \(unsafeRaw: table) WHERE \(clause) ORDER BY bucket LIMIT \(literal: Self.maxRollupRowsPerQuery)
+                       max_value\(unsafeRaw: decimalText) AS max_value, latest_time, latest_value\(unsafeRaw: decimalText) AS latest_value\(unsafeRaw: minutesColumn)
+                FROM rollups WHERE \(clause) ORDER BY bucket LIMIT \(literal: Self.maxRollupRowsPerQuery)
                 """).all()
         }
         var states: [UsageOutputKey: AggregateState] = [:]
-        for row in rows {
-            let bucket = try row.decode(column: "bucket", as: Int64.self)
-            guard let window = query.windows.index(of: bucket),
-                  let values = groups(try row.decode(column: "group_key", as: String.self)) else { continue }
-            let key = UsageOutputKey(window: window, subject: splitBySubject ? try row.decode(column: "subject", as: String.self) : nil,
-                                groups: groupNames.map { values[$0] ?? nil })
-            let state = AggregateState(
-                count: try row.decode(column: "cnt", as: Int64.self),
-                sum: try Self.decimal(row, "total") ?? .zero,
-                min: try Self.decimal(row, "min_value"), max: try Self.decimal(row, "max_value"),
-                latestTime: try row.decode(column: "latest_time", as: Int64?.self),
-                latest: try Self.decimal(row, "latest_value"))
+        func add(_ state: AggregateState, at instant: Int64, subject: @autoclosure () throws -> String, values: [String: String?]) throws {
+            guard let window = query.windows.index(of: instant) else { return }
+            let key = UsageOutputKey(window: window, subject: splitBySubject ? try subject() : nil, groups: groupNames.map { values[$0] ?? nil })
             if var existing = states[key] {
                 try existing.merge(state)
                 states[key] = existing
             } else {
                 states[key] = state
+            }
+        }
+        for row in rows {
+            let bucket = try row.decode(column: "bucket", as: Int64.self)
+            guard let values = groups(try row.decode(column: "group_key", as: String.self)) else { continue }
+            if aligned {
+                let state = AggregateState(
+                    count: try row.decode(column: "cnt", as: Int64.self),
+                    sum: try Self.decimal(row, "total") ?? .zero,
+                    min: try Self.decimal(row, "min_value"), max: try Self.decimal(row, "max_value"),
+                    latestTime: try row.decode(column: "latest_time", as: Int64?.self),
+                    latest: try Self.decimal(row, "latest_value"))
+                try add(state, at: bucket, subject: try row.decode(column: "subject", as: String.self), values: values)
+            } else {
+                // Minute windows or an unaligned range: the hour's minutes, each in its window.
+                let minutes = try MinuteSlotCodec.decode(try row.decode(column: "minutes", as: ByteBuffer.self))
+                for offset in minutes.keys.sorted() {
+                    let instant = bucket + Int64(offset) * 60
+                    guard instant >= query.fromSeconds, instant < query.toSeconds else { continue }
+                    try add(minutes[offset]!, at: instant, subject: try row.decode(column: "subject", as: String.self), values: values)
+                }
             }
         }
         var values: [UsageOutputKey: ExactDecimal] = [:]
@@ -113,7 +127,7 @@ extension SQLUsageStore {
 
     public func firstUsageHour(meter: Meter) async throws -> Int64? {
         try await foldPendingRollups()
-        let table = meter.definition.aggregation == .uniqueCount ? "rollup_distinct" : "rollup_hour"
+        let table = meter.definition.aggregation == .uniqueCount ? "rollup_distinct" : "rollups"
         let first = try await backend.read { db in
             try await db.raw("SELECT MIN(bucket) AS first FROM \(unsafeRaw: table) WHERE meter_id = \(bind: meter.id)").first()?
                 .decode(column: "first", as: Int64?.self)

@@ -77,7 +77,7 @@ extension SQLUsageStore: MeterStore {
                 return (false, folded)
             }
             let id = try row.decode(column: "id", as: String.self)
-            for table in ["rollup_minute", "rollup_hour", "rollup_distinct"] {
+            for table in ["rollups", "rollup_distinct"] {
                 try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE meter_id = \(bind: id)").run()
             }
             try await db.raw("DELETE FROM meters WHERE id = \(bind: id)").run()
@@ -102,7 +102,7 @@ extension SQLUsageStore: MeterStore {
                 let events = try EventLogCodec.decode(try row.decode(column: "body", as: ByteBuffer.self))
                 try RollupBuilder.accumulate(events.lazy.map(\.metered), meters: [meter], into: &delta)
             }
-            try RollupBuilder.foldHours(&delta)
+            try RollupBuilder.summarize(&delta)
             try await RollupSQL.apply(delta, engine: engine, on: db, sqlite: sqlite)
         }
     }

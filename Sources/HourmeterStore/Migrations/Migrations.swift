@@ -64,24 +64,27 @@ enum Migrations {
         },
         Migration(name: "0004_rollups") { engine in
             let types = ColumnTypes(engine: engine)
-            var statements: [String] = []
-            for table in ["rollup_minute", "rollup_hour"] {
-                statements.append("""
-                    CREATE TABLE \(table) (
-                        meter_id TEXT NOT NULL, bucket BIGINT NOT NULL, subject TEXT NOT NULL, group_key TEXT NOT NULL,
-                        cnt BIGINT NOT NULL, total \(types.decimal) NOT NULL, min_value \(types.decimal),
-                        max_value \(types.decimal), latest_time BIGINT, latest_value \(types.decimal),
-                        PRIMARY KEY (meter_id, bucket, subject, group_key))\(types.withoutRowID)
-                    """)
-                statements.append("CREATE INDEX \(table)_subject ON \(table) (meter_id, subject, bucket)")
-            }
-            statements.append("""
+            return [
+                // One row per meter, hour, subject and group: the hour's aggregate in columns
+                // (what hour, day and month windows read) and its minutes in `minutes`
+                // (see `MinuteSlotCodec`) for minute windows.
+                """
+                CREATE TABLE rollups (
+                    meter_id TEXT NOT NULL, bucket BIGINT NOT NULL, subject TEXT NOT NULL, group_key TEXT NOT NULL,
+                    cnt BIGINT NOT NULL, total \(types.decimal) NOT NULL, min_value \(types.decimal),
+                    max_value \(types.decimal), latest_time BIGINT, latest_value \(types.decimal),
+                    minutes \(types.blob) NOT NULL,
+                    PRIMARY KEY (meter_id, bucket, subject, group_key))\(types.withoutRowID)
+                """,
+                "CREATE INDEX rollups_subject ON rollups (meter_id, subject, bucket)",
+                // Distinct values per minute, for UNIQUE_COUNT meters.
+                """
                 CREATE TABLE rollup_distinct (
                     meter_id TEXT NOT NULL, bucket BIGINT NOT NULL, subject TEXT NOT NULL, group_key TEXT NOT NULL,
                     value TEXT NOT NULL, PRIMARY KEY (meter_id, bucket, subject, group_key, value))\(types.withoutRowID)
-                """)
-            statements.append("CREATE INDEX rollup_distinct_subject ON rollup_distinct (meter_id, subject, bucket)")
-            return statements
+                """,
+                "CREATE INDEX rollup_distinct_subject ON rollup_distinct (meter_id, subject, bucket)",
+            ]
         },
         // How far the rollups have folded the event log (SQLite folds after commit, see
         // `SQLUsageStore`); batches after the watermark are folded again at start-up.
