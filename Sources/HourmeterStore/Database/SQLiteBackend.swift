@@ -61,11 +61,16 @@ public final class SQLiteBackend: SQLBackend {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await body(readerConnection().sql())
+    }
+
+    /// A reader for direct SQLiteNIO access (round robin).
+    func readerConnection() -> SQLiteConnection {
         let index = nextReader.withLock { value in
             value = (value + 1) % readers.count
             return value
         }
-        return try await body(readers[index].sql())
+        return readers[index]
     }
 
     public func transaction<T: Sendable>(

@@ -21,7 +21,7 @@ struct PendingRollups: Sendable {
 }
 
 extension SQLUsageStore {
-    public static let foldIntervalMilliseconds = 250
+    public static let foldIntervalMilliseconds = 1_000
     /// Past this many waiting events, ingestion folds before taking more work (back-pressure).
     public static let maxPendingRollupEvents = 200_000
 
@@ -36,10 +36,40 @@ extension SQLUsageStore {
 
     var pendingRollupEvents: Int { pendingRollups.withLock { $0.eventCount } }
 
-    /// Folds every waiting batch into the rollups, in one transaction.
+    /// Folds every waiting batch into the rollups.
+    ///
+    /// The work (aggregating events, reading and merging the touched rows) happens outside the
+    /// write lock, so ingestion keeps committing meanwhile; only the final write takes it.
+    /// `rollupLock` keeps folds and meter changes, the only writers of rollups, one at a time,
+    /// so rows read here cannot change before they are written.
     func foldPendingRollups() async throws {
-        guard foldsLater, pendingRollups.withLock({ !$0.batches.isEmpty }) else { return }
-        try await backend.transaction({ db in try await self.foldPending(on: db) }, afterCommit: { self.dropFolded($0) })
+        guard foldsLater, pendingRollups.withLock({ !$0.batches.isEmpty }), let sqlite = backend as? SQLiteBackend else { return }
+        try await rollupLock.withLock {
+            let batches = pendingRollups.withLock { $0.batches }
+            guard let last = batches.last else { return }
+            let started = ContinuousClock.now
+            let tenants = Array(Set(batches.map(\.tenantID))).sorted()
+            let meters = try await backend.read { db in try await Self.compiledMeters(for: tenants, on: db) }
+            var delta = RollupDelta()
+            for batch in batches {
+                guard let tenantMeters = meters[batch.tenantID] else { continue }
+                try RollupBuilder.accumulate(batch.events.lazy.map(\.metered), meters: tenantMeters, into: &delta)
+            }
+            try RollupBuilder.summarize(&delta)
+            let reader = sqlite.readerConnection()
+            let finalDelta = delta
+            let merged = try await backend.read { db in try await RollupSQL.merge(finalDelta, readingFrom: reader, or: db) }
+            let prepared = ContinuousClock.now
+            _ = try await backend.transaction({ db in
+                try await RollupSQL.write(merged, delta: finalDelta, on: db, sqlite: sqlite.writerConnection)
+                try await db.raw("UPDATE rollup_state SET watermark = \(bind: last.seq) WHERE id = 1").run()
+                return batches.count
+            }, afterCommit: { self.dropFolded($0) })
+            logger.debug("folded rollups", metadata: [
+                "batches": "\(batches.count)", "hourRows": "\(merged.count)",
+                "prepare": "\(prepared - started)", "write": "\(ContinuousClock.now - prepared)",
+            ])
+        }
     }
 
     /// Inside a write transaction: folds the batches waiting now; returns how many, for

@@ -13,26 +13,36 @@ enum RollupSQL {
     static let rowsPerStatement = 200
 
     static func apply(_ delta: RollupDelta, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
+        let merged = try await merge(delta, readingFrom: sqlite, or: db)
+        try await write(merged, delta: delta, on: db, sqlite: sqlite)
+    }
+
+    /// The touched rows as they will be after the delta: existing rows read (and on
+    /// PostgreSQL locked) and merged in memory.
+    static func merge(_ delta: RollupDelta, readingFrom sqlite: SQLiteConnection?, or db: any SQLDatabase) async throws -> [(RollupKey, HourRollup)] {
         let keys = delta.hours.keys.sorted { ($0.meterID, $0.bucket, $0.subject, $0.groupKey) < ($1.meterID, $1.bucket, $1.subject, $1.groupKey) }
-        if !keys.isEmpty {
-            var merged: [(RollupKey, HourRollup)] = []
-            merged.reserveCapacity(keys.count)
-            for chunk in keys.chunked(rowsPerStatement) {
-                let existing: [RollupKey: HourRollup]
-                if let sqlite {
-                    existing = try await readSQLite(Array(chunk), on: sqlite)
-                } else {
-                    existing = try await readPostgres(Array(chunk), on: db)
-                }
-                for key in chunk {
-                    var row = existing[key] ?? HourRollup()
-                    try row.merge(delta.hours[key]!)
-                    merged.append((key, row))
-                }
+        var merged: [(RollupKey, HourRollup)] = []
+        merged.reserveCapacity(keys.count)
+        for chunk in keys.chunked(rowsPerStatement) {
+            let existing: [RollupKey: HourRollup]
+            if let sqlite {
+                existing = try await readSQLite(Array(chunk), on: sqlite)
+            } else {
+                existing = try await readPostgres(Array(chunk), on: db)
             }
-            for chunk in merged.chunked(rowsPerStatement) {
-                if let sqlite { try await writeSQLite(Array(chunk), on: sqlite) } else { try await writePostgres(Array(chunk), on: db) }
+            for key in chunk {
+                var row = existing[key] ?? HourRollup()
+                try row.merge(delta.hours[key]!)
+                merged.append((key, row))
             }
+        }
+        return merged
+    }
+
+    /// Writes merged rows, distinct values and skip counts.
+    static func write(_ merged: [(RollupKey, HourRollup)], delta: RollupDelta, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
+        for chunk in merged.chunked(rowsPerStatement) {
+            if let sqlite { try await writeSQLite(Array(chunk), on: sqlite) } else { try await writePostgres(Array(chunk), on: db) }
         }
         let distinct = delta.distinct.sorted { ($0.rollup.meterID, $0.rollup.bucket, $0.rollup.subject, $0.rollup.groupKey, $0.value) < ($1.rollup.meterID, $1.rollup.bucket, $1.rollup.subject, $1.rollup.groupKey, $1.value) }
         for chunk in distinct.chunked(rowsPerStatement) {

@@ -20,6 +20,8 @@ public final class SQLUsageStore: EventStore, Sendable {
     let queue = Mutex(PendingQueue())
     /// SQLite only: committed batches not yet folded into the rollups (see `RollupFolding`).
     let pendingRollups = Mutex(PendingRollups())
+    /// Held by whatever writes rollups: a fold, a meter's creation (backfill) or deletion.
+    let rollupLock = AsyncLock()
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
 

@@ -32,7 +32,7 @@ extension SQLUsageStore: MeterStore {
         let meter = Meter(id: APIKeyMaterial.identifier("mtr"), tenantID: tenantID, definition: definition, skipped: 0, createdAtMicros: nowMicros)
         let engine = backend.engine
         let sqlite = (backend as? SQLiteBackend)?.writerConnection
-        let (created, folded) = try await backend.transaction({ db in
+        let (created, folded) = try await rollupLock.withLock { try await backend.transaction({ db in
             if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
             // Fold what waits under the old meters first: the backfill then covers every stored batch once.
             let folded = try await self.foldPending(on: db)
@@ -50,7 +50,7 @@ extension SQLUsageStore: MeterStore {
             var created = meter
             created.skipped = skipped
             return (created, folded)
-        }, afterCommit: { self.dropFolded($0.1) })
+        }, afterCommit: { self.dropFolded($0.1) }) }
         return created
     }
 
@@ -70,7 +70,7 @@ extension SQLUsageStore: MeterStore {
 
     public func deleteMeter(tenantID: String, slug: String) async throws -> Bool {
         let engine = backend.engine
-        return try await backend.transaction({ db in
+        return try await rollupLock.withLock { try await backend.transaction({ db in
             if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
             let folded = try await self.foldPending(on: db)
             guard let row = try await db.raw("SELECT id FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: slug)").first() else {
@@ -82,7 +82,7 @@ extension SQLUsageStore: MeterStore {
             }
             try await db.raw("DELETE FROM meters WHERE id = \(bind: id)").run()
             return (true, folded)
-        }, afterCommit: { self.dropFolded($0.1) }).0
+        }, afterCommit: { self.dropFolded($0.1) }).0 }
     }
 
     /// Batches read per step of a backfill: bounds memory, not the total.
