@@ -53,6 +53,12 @@ public struct WindowPlan: Sendable, Equatable {
             guard count <= maxWindows else { throw Self.tooMany(maxWindows) }
             var next = (floorDiv(from, 60) + 1) * 60
             while next < to { cuts.append(next); next += 60 }
+        case .hour where Self.hasWholeHourOffsets(timeZone, from: from, to: to):
+            // Local hours are UTC hours: plain arithmetic (Calendar costs ~0.1 ms a step here).
+            let count = (to - from + 3599) / 3600
+            guard count <= maxWindows else { throw Self.tooMany(maxWindows) }
+            var next = (floorDiv(from, 3600) + 1) * 3600
+            while next < to { cuts.append(next); next += 3600 }
         case .hour, .day, .month:
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = timeZone
@@ -73,6 +79,18 @@ public struct WindowPlan: Sendable, Equatable {
         cuts.append(to)
         guard cuts.count - 1 <= maxWindows else { throw Self.tooMany(maxWindows) }
         boundaries = cuts
+    }
+
+    /// True when the zone's offset from UTC is a whole number of hours throughout `[from, to)`.
+    static func hasWholeHourOffsets(_ zone: TimeZone, from: Int64, to: Int64) -> Bool {
+        var instant = Date(timeIntervalSince1970: TimeInterval(from))
+        let end = Date(timeIntervalSince1970: TimeInterval(to))
+        for _ in 0..<1000 {
+            guard zone.secondsFromGMT(for: instant) % 3600 == 0 else { return false }
+            guard let next = zone.nextDaylightSavingTimeTransition(after: instant), next < end else { return true }
+            instant = next
+        }
+        return false
     }
 
     static func tooMany(_ limit: Int) -> WindowingError {

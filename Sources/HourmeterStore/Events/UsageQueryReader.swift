@@ -44,7 +44,8 @@ extension SQLUsageStore {
             return decoded
         }
 
-        let minuteTable = "rollup_distinct"
+        let minuteTable = backend.engine == .sqlite && !query.subjects.isEmpty
+            ? "rollup_distinct INDEXED BY rollup_distinct_subject" : "rollup_distinct"
 
         let clause = whereClause()
         if definition.aggregation == .uniqueCount {
@@ -139,7 +140,10 @@ extension SQLUsageStore {
                       clause: SQLQueryString) async throws -> [FetchedRollup] {
         let minutesColumn = withMinutes ? ", minutes" : ""
         if let sqlite = backend as? SQLiteBackend {
-            var sql = "SELECT bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value\(minutesColumn) FROM rollups WHERE meter_id = ? AND bucket >= ? AND bucket < ?"
+            // With a LIMIT SQLite would rather walk the primary key over every subject; a
+            // query for a few subjects must use the subject index (2 ms instead of 80 ms).
+            let index = subjects.isEmpty ? "" : " INDEXED BY rollups_subject"
+            var sql = "SELECT bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value\(minutesColumn) FROM rollups\(index) WHERE meter_id = ? AND bucket >= ? AND bucket < ?"
             var binds: [SQLiteData] = [.text(meterID), .integer(SQLiteInt64(firstBucket)), .integer(SQLiteInt64(toSeconds))]
             if !subjects.isEmpty {
                 sql += " AND subject IN (" + Array(repeating: "?", count: subjects.count).joined(separator: ",") + ")"
