@@ -98,11 +98,15 @@ struct QueryRoutes {
         } catch {
             throw APIError.validation("invalid meter query", [.init(field: error.field, reason: error.reason)])
         }
+        let planned = ContinuousClock.now
         let rows = try await store.events.usage(meter: meter, query: UsageQuery(
             fromSeconds: from!, toSeconds: to!, windows: plan, subjects: subjects, groupBy: groupBy,
             filterGroupBy: parameters.filterGroupBy ?? [:]))
+        let read = ContinuousClock.now
         let groupNames = groupBy.filter { $0 != "subject" }
-        return wantsCSV ? csv(rows, groupNames: groupNames) : json(rows, from: from!, to: to!, windowSize: windowSize)
+        let response = wantsCSV ? csv(rows, groupNames: groupNames) : json(rows, from: from!, to: to!, windowSize: windowSize)
+        context.logger.debug("meter query", metadata: ["rows": "\(rows.count)", "read": "\(read - planned)", "render": "\(ContinuousClock.now - read)"])
+        return response
     }
 
     /// Values are written as exact JSON numbers from their decimal text, never through a Double.

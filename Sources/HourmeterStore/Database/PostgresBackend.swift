@@ -40,8 +40,15 @@ public final class PostgresBackend: SQLBackend {
     public func transaction<T: Sendable>(
         _ body: @Sendable (any SQLDatabase) async throws -> T, afterCommit: @Sendable (T) -> Void
     ) async throws -> T {
-        let result = try await client.withTransaction(logger: logger) { connection in
-            try await body(connection.sql())
+        let result: T
+        do {
+            result = try await client.withTransaction(logger: logger) { connection in
+                try await body(connection.sql())
+            }
+        } catch let error as PostgresTransactionError {
+            // The store's own errors (a lost race, a conflict) come back as they were thrown.
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
         }
         afterCommit(result)
         return result

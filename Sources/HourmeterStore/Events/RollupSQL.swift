@@ -1,3 +1,4 @@
+import Foundation
 import HourmeterCore
 import NIOCore
 import SQLKit
@@ -20,7 +21,7 @@ enum RollupSQL {
     /// The touched rows as they will be after the delta: existing rows read (and on
     /// PostgreSQL locked) and merged in memory.
     static func merge(_ delta: RollupDelta, readingFrom sqlite: SQLiteConnection?, or db: any SQLDatabase) async throws -> [(RollupKey, HourRollup)] {
-        let keys = delta.hours.keys.sorted { ($0.meterID, $0.bucket, $0.subject, $0.groupKey) < ($1.meterID, $1.bucket, $1.subject, $1.groupKey) }
+        let keys = delta.hours.keys.sorted { ($0.meterID, $0.subject, $0.bucket, $0.groupKey) < ($1.meterID, $1.subject, $1.bucket, $1.groupKey) }
         var merged: [(RollupKey, HourRollup)] = []
         merged.reserveCapacity(keys.count)
         for chunk in keys.chunked(rowsPerStatement) {
@@ -59,17 +60,27 @@ enum RollupSQL {
     }
 
     static let columns = "meter_id, bucket, subject, group_key, cnt, total, min_value, max_value, latest_time, latest_value, minutes"
+    /// Rows were merged in memory: the stored values are replaced, the key stays.
+    static let overwrite = """
+         ON CONFLICT (meter_id, subject, bucket, group_key) DO UPDATE SET cnt = excluded.cnt, total = excluded.total, \
+        min_value = excluded.min_value, max_value = excluded.max_value, latest_time = excluded.latest_time, \
+        latest_value = excluded.latest_value, minutes = excluded.minutes
+        """
 
     // MARK: SQLite
 
     static func readSQLite(_ keys: [RollupKey], on connection: SQLiteConnection) async throws -> [RollupKey: HourRollup] {
-        let sql = "SELECT \(columns) FROM rollups WHERE (meter_id, bucket, subject, group_key) IN (VALUES "
-            + Array(repeating: "(?,?,?,?)", count: keys.count).joined(separator: ",") + ")"
+        // A join on VALUES, not a row-value IN: SQLite plans the IN as a full scan (measured),
+        // the join as one primary-key lookup per key.
+        let qualified = columns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        let sql = "SELECT \(qualified) FROM (VALUES "
+            + Array(repeating: "(?,?,?,?)", count: keys.count).joined(separator: ",")
+            + ") AS v CROSS JOIN rollups AS r ON r.meter_id = v.column1 AND r.subject = v.column2 AND r.bucket = v.column3 AND r.group_key = v.column4"
         var binds: [SQLiteData] = []
         binds.reserveCapacity(keys.count * 4)
         for key in keys {
-            binds.append(.text(key.meterID)); binds.append(.integer(SQLiteInt64(key.bucket)))
-            binds.append(.text(key.subject)); binds.append(.text(key.groupKey))
+            binds.append(.text(key.meterID)); binds.append(.text(key.subject))
+            binds.append(.integer(SQLiteInt64(key.bucket))); binds.append(.text(key.groupKey))
         }
         let found = Mutex<[RollupKey: HourRollup]>([:])
         try await connection.query(sql, binds) { row in
@@ -95,8 +106,9 @@ enum RollupSQL {
     }
 
     static func writeSQLite(_ rows: [(RollupKey, HourRollup)], on connection: SQLiteConnection) async throws {
-        let sql = "INSERT OR REPLACE INTO rollups (\(columns)) VALUES "
-            + Array(repeating: "(?,?,?,?,?,?,?,?,?,?,?)", count: rows.count).joined(separator: ",")
+        // An upsert, not INSERT OR REPLACE: REPLACE deletes and reinserts, touching every index.
+        let sql = "INSERT INTO rollups (\(columns)) VALUES "
+            + Array(repeating: "(?,?,?,?,?,?,?,?,?,?,?)", count: rows.count).joined(separator: ",") + overwrite
         func text(_ value: ExactDecimal?) -> SQLiteData { value.map { .text($0.description) } ?? .null }
         var binds: [SQLiteData] = []
         binds.reserveCapacity(rows.count * 11)
@@ -115,7 +127,7 @@ enum RollupSQL {
     // MARK: PostgreSQL
 
     static func keyValues(_ keys: [RollupKey]) -> SQLQueryString {
-        keys.map { "(\(bind: $0.meterID), \(bind: $0.bucket)::bigint, \(bind: $0.subject), \(bind: $0.groupKey))" as SQLQueryString }
+        keys.map { "(\(bind: $0.meterID), \(bind: $0.subject), \(bind: $0.bucket)::bigint, \(bind: $0.groupKey))" as SQLQueryString }
             .joined(separator: ", ")
     }
 
@@ -124,15 +136,15 @@ enum RollupSQL {
         // rows waits for this transaction instead of overwriting it.
         var insert: SQLQueryString = "INSERT INTO rollups (\(unsafeRaw: columns)) SELECT v.m, v.b, v.s, v.g, 0, 0, NULL, NULL, NULL, NULL, ''::bytea FROM (VALUES "
         insert += keyValues(keys)
-        insert += ") AS v(m, b, s, g) ON CONFLICT DO NOTHING"
+        insert += ") AS v(m, s, b, g) ON CONFLICT DO NOTHING"
         try await db.raw(insert).run()
         var select: SQLQueryString = """
             SELECT meter_id, bucket, subject, group_key, cnt, total::text AS total, min_value::text AS min_value,
                    max_value::text AS max_value, latest_time, latest_value::text AS latest_value, minutes
-            FROM rollups WHERE (meter_id, bucket, subject, group_key) IN (VALUES
+            FROM rollups WHERE (meter_id, subject, bucket, group_key) IN (VALUES
             """
         select += keyValues(keys)
-        select += ") ORDER BY meter_id, bucket, subject, group_key FOR UPDATE"
+        select += ") ORDER BY meter_id, subject, bucket, group_key FOR UPDATE"
         var result: [RollupKey: HourRollup] = [:]
         for row in try await db.raw(select).all() {
             func decimal(_ name: String) throws -> ExactDecimal? { try row.decode(column: name, as: String?.self).flatMap(ExactDecimal.init) }
@@ -156,11 +168,7 @@ enum RollupSQL {
                 \(bind: state.latestTime), \(bind: state.latest?.description)::numeric, \(bind: MinuteSlotCodec.encode(row.minutes)))
                 """
         }.joined(separator: ", ")
-        query += """
-             ON CONFLICT (meter_id, bucket, subject, group_key) DO UPDATE SET cnt = excluded.cnt, total = excluded.total, \
-            min_value = excluded.min_value, max_value = excluded.max_value, latest_time = excluded.latest_time, \
-            latest_value = excluded.latest_value, minutes = excluded.minutes
-            """
+        query += SQLQueryString(overwrite)
         try await db.raw(query).run()
     }
 }

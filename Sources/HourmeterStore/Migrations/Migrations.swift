@@ -74,9 +74,12 @@ enum Migrations {
                     cnt BIGINT NOT NULL, total \(types.decimal) NOT NULL, min_value \(types.decimal),
                     max_value \(types.decimal), latest_time BIGINT, latest_value \(types.decimal),
                     minutes \(types.blob) NOT NULL,
-                    PRIMARY KEY (meter_id, bucket, subject, group_key))\(types.withoutRowID)
+                    PRIMARY KEY (meter_id, subject, bucket, group_key))\(types.withoutRowID)
                 """,
-                "CREATE INDEX rollups_subject ON rollups (meter_id, subject, bucket)",
+                // Keyed by subject first: a machine's month is a few adjacent pages, which is
+                // what keeps a 31-day query for one subject in single-digit milliseconds.
+                // Queries over all subjects use the bucket index.
+                "CREATE INDEX rollups_bucket ON rollups (meter_id, bucket)",
                 // Distinct values per minute, for UNIQUE_COUNT meters.
                 """
                 CREATE TABLE rollup_distinct (
