@@ -2,6 +2,7 @@ import HourmeterCore
 import Logging
 import NIOCore
 import SQLKit
+import NIOPosix
 import Synchronization
 
 /// Deferred rollups for the embedded engine.
@@ -50,14 +51,18 @@ extension SQLUsageStore {
             let started = ContinuousClock.now
             let tenants = Array(Set(batches.map(\.tenantID))).sorted()
             let meters = try await backend.read { db in try await Self.compiledMeters(for: tenants, on: db) }
-            var delta = RollupDelta()
-            for batch in batches {
-                guard let tenantMeters = meters[batch.tenantID] else { continue }
-                try RollupBuilder.accumulate(batch.events.lazy.map(\.metered), meters: tenantMeters, into: &delta)
+            // A second of events is a few hundred milliseconds of work: on a thread of its own,
+            // so the two threads of Swift's cooperative pool keep serving requests meanwhile.
+            let finalDelta = try await foldThread.runIfActive {
+                var delta = RollupDelta()
+                for batch in batches {
+                    guard let tenantMeters = meters[batch.tenantID] else { continue }
+                    try RollupBuilder.accumulate(batch.events.lazy.map(\.metered), meters: tenantMeters, into: &delta)
+                }
+                try RollupBuilder.summarize(&delta)
+                return delta
             }
-            try RollupBuilder.summarize(&delta)
             let reader = sqlite.readerConnection()
-            let finalDelta = delta
             let merged = try await backend.read { db in try await RollupSQL.merge(finalDelta, readingFrom: reader, or: db) }
             let prepared = ContinuousClock.now
             _ = try await backend.transaction({ db in

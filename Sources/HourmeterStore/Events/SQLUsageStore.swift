@@ -2,6 +2,7 @@ import HourmeterCore
 import Logging
 import NIOCore
 import SQLKit
+import NIOPosix
 import Synchronization
 
 /// Meters, the event log and rollups over either engine.
@@ -22,6 +23,8 @@ public final class SQLUsageStore: EventStore, Sendable {
     let pendingRollups = Mutex(PendingRollups())
     /// Held by whatever writes rollups: a fold, a meter's creation (backfill) or deletion.
     let rollupLock = AsyncLock()
+    /// The thread folds compute on (see `foldPendingRollups`).
+    let foldThread = NIOThreadPool(numberOfThreads: 1)
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
 
@@ -43,6 +46,7 @@ public final class SQLUsageStore: EventStore, Sendable {
     init(backend: any SQLBackend, logger: Logger) async throws {
         self.backend = backend
         self.logger = logger
+        foldThread.start()
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         dedupInMemory = backend.engine == .sqlite
         dedup = Mutex(dedupInMemory ? try await Self.loadDedupIndex(backend) : DedupIndex())
@@ -111,6 +115,7 @@ public final class SQLUsageStore: EventStore, Sendable {
         do { try await foldPendingRollups() } catch {
             logger.error("final fold of rollups failed; it will run at the next start", metadata: ["error": "\(String(reflecting: error))"])
         }
+        try? await foldThread.shutdownGracefully()
     }
 
     /// Stops taking batches; queued ones are still written.
