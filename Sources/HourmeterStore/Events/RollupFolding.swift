@@ -23,8 +23,10 @@ struct PendingRollups: Sendable {
 
 extension SQLUsageStore {
     public static let foldIntervalMilliseconds = 1_000
-    /// Past this many waiting events, ingestion folds before taking more work (back-pressure).
-    public static let maxPendingRollupEvents = 200_000
+    /// Past this many waiting events a fold starts without waiting for the interval.
+    public static let eagerFoldEvents = 100_000
+    /// Past this many waiting events, ingestion waits for a fold (back-pressure; bounds memory).
+    public static let maxPendingRollupEvents = 500_000
 
     var foldsLater: Bool { backend.engine == .sqlite }
 
@@ -137,11 +139,16 @@ extension SQLUsageStore {
         }
     }
 
-    /// Folds on a timer until the pipeline closes; the pipeline folds once more at the end.
+    /// Folds every `foldIntervalMilliseconds`, or as soon as `eagerFoldEvents` wait, until the
+    /// pipeline closes; the pipeline folds once more at the end.
     func runFoldTimer() async {
         guard foldsLater else { return }
+        var lastFold = ContinuousClock.now
         while !queue.withLock({ $0.closed }) {
-            try? await Task.sleep(for: .milliseconds(Self.foldIntervalMilliseconds))
+            try? await Task.sleep(for: .milliseconds(20))
+            guard pendingRollupEvents >= Self.eagerFoldEvents
+                || ContinuousClock.now - lastFold >= .milliseconds(Self.foldIntervalMilliseconds) else { continue }
+            lastFold = ContinuousClock.now
             do { try await foldPendingRollups() } catch {
                 logger.error("folding rollups failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
             }
