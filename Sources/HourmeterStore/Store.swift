@@ -22,13 +22,25 @@ public final class Store: Sendable {
 
     /// Opens the database at `location`, migrates it, runs `body` with the store, then drains
     /// the ingest pipeline and closes the connections.
+    /// What a process opens the store for.
+    public enum Mode: Sendable {
+        /// Ingestion and everything else. On SQLite only one such process may hold a data
+        /// folder at a time (its deduplication index and pending rollups live in memory); a
+        /// second one is refused rather than allowed to count events twice.
+        case full
+        /// Tenants and keys only (`hourmeter keys create`), safe beside a running server:
+        /// it neither ingests nor folds rollups.
+        case administration
+    }
+
     public static func withStore<T: Sendable>(
-        _ location: DatabaseLocation, logger: Logger, nowMicros: Int64,
+        _ location: DatabaseLocation, logger: Logger, nowMicros: Int64, mode: Mode = .full,
         _ body: @Sendable (Store) async throws -> T
     ) async throws -> T {
         let backend: any SQLBackend
         switch location {
-        case .sqlite(let directory): backend = try await SQLiteBackend.open(directory: directory, logger: logger)
+        case .sqlite(let directory):
+            backend = try await SQLiteBackend.open(directory: directory, logger: logger, exclusive: mode == .full)
         case .postgres(let url): backend = try PostgresBackend(url: url, logger: logger)
         }
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -36,7 +48,7 @@ public final class Store: Sendable {
             let store: Store
             do {
                 try await Migrations.run(on: backend, nowMicros: nowMicros)
-                store = Store(backend: backend, usage: try await SQLUsageStore(backend: backend, logger: logger))
+                store = Store(backend: backend, usage: try await SQLUsageStore(backend: backend, logger: logger, ingests: mode == .full))
             } catch {
                 group.cancelAll()
                 await backend.close()

@@ -24,7 +24,7 @@ struct Keys: AsyncParsableCommand {
             let now = ServerConfiguration.systemClock()
             let requested = tenant
             let label = name
-            let secret = try await Store.withStore(try database.location(), logger: makeLogger("hourmeter"), nowMicros: now) { store in
+            let secret = try await Store.withStore(try database.location(), logger: makeLogger("hourmeter"), nowMicros: now, mode: .administration) { store in
                 let tenantID: String
                 if let requested {
                     guard try await store.tenants.tenant(id: requested) != nil else { throw ValidationError("no tenant \(requested)") }

@@ -77,8 +77,18 @@ import Testing
         defer { if server.isRunning { server.terminate() } }
         let base = "http://127.0.0.1:\(port)"
         try await Self.waitUntilUp(base)
-        #expect(try await Self.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Acme"}"#).status == 201)
+        let tenant = try await Self.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Acme"}"#)
+        #expect(tenant.status == 201)
         #expect(try await Self.send(.GET, base + "/api/v1/tenants", key: "hm_" + String(key.dropFirst(3).reversed())).status == 401)
+        // Keys can be made while the server runs; a second server on the same folder is refused.
+        let tenantID = (try JSONSerialization.jsonObject(with: Data(tenant.body.utf8)) as! [String: Any])["id"] as! String
+        let maker = try Self.run(["keys", "create", "--role", "maker", "--tenant", tenantID, "--data-dir", dataDir])
+        #expect(maker.status == 0)
+        let makerKey = try #require(maker.output.split(separator: "\n").last.map(String.init))
+        #expect(try await Self.send(.GET, base + "/api/v1/meters", key: makerKey).status == 200)
+        let second = try Self.startServer(dataDir: dataDir, port: port + 1)
+        second.waitUntilExit()
+        #expect(second.terminationStatus != 0)
         // A role that needs a tenant says so and fails.
         #expect(try Self.run(["keys", "create", "--role", "maker", "--data-dir", dataDir]).status != 0)
     }

@@ -43,10 +43,17 @@ public protocol SQLBackend: Sendable {
     func close() async
 }
 
-public enum StoreError: Error, Sendable {
+public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// The database could not be reached or failed; never shown to a client as is.
     case unavailable(String)
     case invalidLocation(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let reason): return "the database is unavailable: \(reason)"
+        case .invalidLocation(let reason): return reason
+        }
+    }
 }
 
 extension SQLBackend {

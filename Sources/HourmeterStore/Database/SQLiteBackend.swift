@@ -24,17 +24,29 @@ public final class SQLiteBackend: SQLBackend {
 
     public static let readerCount = 2
 
-    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+    /// The data folder's lock file, held while a full store is open (-1 when not held).
+    private let lockDescriptor: Int32
+
+    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger, lockDescriptor: Int32) {
         self.path = path
+        self.lockDescriptor = lockDescriptor
         self.writer = writer
         self.readers = readers
         self.logger = logger
     }
 
     /// Opens (creating if needed) `directory/hourmeter.sqlite`.
-    public static func open(directory: String, logger: Logger) async throws -> SQLiteBackend {
+    public static func open(directory: String, logger: Logger, exclusive: Bool = false) async throws -> SQLiteBackend {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("hourmeter.sqlite")
+        var lockDescriptor: Int32 = -1
+        if exclusive {
+            lockDescriptor = Glibc.open((directory as NSString).appendingPathComponent("hourmeter.lock"), O_CREAT | O_RDWR, 0o644)
+            guard lockDescriptor >= 0, flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+                if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }
+                throw StoreError.invalidLocation("another hourmeter process is using \(directory); one process serves a SQLite data folder (use PostgreSQL for several)")
+            }
+        }
         let writer = try await openConnection(path: path, logger: logger)
         // WAL so readers never block the writer; FULL so a commit survives power loss: an
         // acknowledged event is durable. Group commit keeps the fsync count per batch, not per event.
@@ -50,7 +62,7 @@ public final class SQLiteBackend: SQLBackend {
             _ = try await reader.query("PRAGMA cache_size=-32768")
             readers.append(reader)
         }
-        return SQLiteBackend(path: path, writer: writer, readers: readers, logger: logger)
+        return SQLiteBackend(path: path, writer: writer, readers: readers, logger: logger, lockDescriptor: lockDescriptor)
     }
 
     private static func openConnection(path: String, logger: Logger) async throws -> SQLiteConnection {
@@ -101,6 +113,7 @@ public final class SQLiteBackend: SQLBackend {
         await writeLock.lock()
         try? await writer.close()
         for reader in readers { try? await reader.close() }
+        if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }  // releases the folder
         writeLock.unlock()
     }
 
@@ -132,4 +145,5 @@ public final class SQLiteBackend: SQLBackend {
     }
 }
 
+import Glibc
 import Synchronization

@@ -43,14 +43,19 @@ public final class SQLUsageStore: EventStore, Sendable {
         var closed = false
     }
 
-    init(backend: any SQLBackend, logger: Logger) async throws {
+    /// False for an administration-only store: it loads no deduplication index and folds
+    /// nothing, and refuses to ingest.
+    let ingests: Bool
+
+    init(backend: any SQLBackend, logger: Logger, ingests: Bool = true) async throws {
         self.backend = backend
         self.logger = logger
+        self.ingests = ingests
         foldThread.start()
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         dedupInMemory = backend.engine == .sqlite
-        dedup = Mutex(dedupInMemory ? try await Self.loadDedupIndex(backend) : DedupIndex())
-        try await loadUnfolded()
+        dedup = Mutex(dedupInMemory && ingests ? try await Self.loadDedupIndex(backend) : DedupIndex())
+        if ingests { try await loadUnfolded() }
     }
 
     static func loadDedupIndex(_ backend: any SQLBackend) async throws -> DedupIndex {
@@ -75,6 +80,7 @@ public final class SQLUsageStore: EventStore, Sendable {
     // MARK: Ingest
 
     public func ingest(tenantID: String, events: [UsageEvent], receivedMicros: Int64) async throws -> IngestResult {
+        guard ingests else { throw StoreError.unavailable("this store was opened for administration only") }
         if events.isEmpty { return IngestResult(accepted: 0, duplicates: 0) }
         return try await withCheckedThrowingContinuation { continuation in
             let accepted = queue.withLock { queue -> Bool in
