@@ -27,8 +27,7 @@ struct BenchServer {
     ) async throws -> T {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("hourmeter-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let location: DatabaseLocation = database.database != nil || Environment.string("HOURMETER_DATABASE_URL") != nil
-            ? try database.location() : .sqlite(directory: scratch + "/data")
+        let location = try database.benchLocation(scratch: scratch + "/data")
         say("database: \(location)")
         var configuration = ServerConfiguration()
         configuration.port = port
@@ -149,8 +148,7 @@ struct BenchIngest: AsyncParsableCommand {
         guard !skipCeiling else { return }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("hourmeter-ceiling-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let location: DatabaseLocation = database.database != nil || Environment.string("HOURMETER_DATABASE_URL") != nil
-            ? try database.location() : .sqlite(directory: scratch)
+        let location = try database.benchLocation(scratch: scratch)
         let ceiling = try await WriteCeiling.measure(location, scratchDirectory: scratch, rows: rows, rowsPerTransaction: batchSize, logger: logger)
         say(String(format: "ceiling: bare multi-row INSERT of the same rows, no index, %d-row transactions: %.0f rows/s", batchSize, ceiling))
         say(String(format: "ingest/ceiling: %.2f", rate / ceiling))
@@ -246,4 +244,11 @@ struct BenchQuery: AsyncParsableCommand {
 func say(_ text: String) {
     print(text)
     fflush(nil)
+}
+
+extension DatabaseOptions {
+    /// PostgreSQL when one is named; otherwise a fresh SQLite folder, never the user's data.
+    func benchLocation(scratch: String) throws -> DatabaseLocation {
+        database != nil || Environment.string("HOURMETER_DATABASE_URL") != nil ? try location() : .sqlite(directory: scratch)
+    }
 }

@@ -12,6 +12,9 @@ import Synchronization
 /// SQLKit's per-bind encoding costs more than SQLite's own work here.
 enum RollupSQL {
     static let rowsPerStatement = 200
+    /// PostgreSQL pays a round trip per statement: bigger statements (11 parameters a row,
+    /// under the 65,535 parameter limit).
+    static let postgresRowsPerStatement = 2_000
 
     static func apply(_ delta: RollupDelta, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
         let merged = try await merge(delta, readingFrom: sqlite, or: db)
@@ -24,7 +27,7 @@ enum RollupSQL {
         let keys = delta.hours.keys.sorted { ($0.meterID, $0.subject, $0.bucket, $0.groupKey) < ($1.meterID, $1.subject, $1.bucket, $1.groupKey) }
         var merged: [(RollupKey, HourRollup)] = []
         merged.reserveCapacity(keys.count)
-        for chunk in keys.chunked(rowsPerStatement) {
+        for chunk in keys.chunked(sqlite == nil ? postgresRowsPerStatement : rowsPerStatement) {
             let existing: [RollupKey: HourRollup]
             if let sqlite {
                 existing = try await readSQLite(Array(chunk), on: sqlite)
@@ -42,7 +45,7 @@ enum RollupSQL {
 
     /// Writes merged rows, distinct values and skip counts.
     static func write(_ merged: [(RollupKey, HourRollup)], delta: RollupDelta, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
-        for chunk in merged.chunked(rowsPerStatement) {
+        for chunk in merged.chunked(sqlite == nil ? postgresRowsPerStatement : rowsPerStatement) {
             if let sqlite { try await writeSQLite(Array(chunk), on: sqlite) } else { try await writePostgres(Array(chunk), on: db) }
         }
         let distinct = delta.distinct.sorted { ($0.rollup.meterID, $0.rollup.bucket, $0.rollup.subject, $0.rollup.groupKey, $0.value) < ($1.rollup.meterID, $1.rollup.bucket, $1.rollup.subject, $1.rollup.groupKey, $1.value) }
@@ -139,12 +142,15 @@ enum RollupSQL {
         insert += ") AS v(m, s, b, g) ON CONFLICT DO NOTHING"
         try await db.raw(insert).run()
         var select: SQLQueryString = """
-            SELECT meter_id, bucket, subject, group_key, cnt, total::text AS total, min_value::text AS min_value,
-                   max_value::text AS max_value, latest_time, latest_value::text AS latest_value, minutes
-            FROM rollups WHERE (meter_id, subject, bucket, group_key) IN (VALUES
+            SELECT r.meter_id, r.bucket, r.subject, r.group_key, r.cnt, r.total::text AS total, r.min_value::text AS min_value,
+                   r.max_value::text AS max_value, r.latest_time, r.latest_value::text AS latest_value, r.minutes
+            FROM (VALUES
             """
         select += keyValues(keys)
-        select += ") ORDER BY meter_id, subject, bucket, group_key FOR UPDATE"
+        select += """
+            ) AS v(m, s, b, g) JOIN rollups AS r ON r.meter_id = v.m AND r.subject = v.s AND r.bucket = v.b AND r.group_key = v.g
+            ORDER BY r.meter_id, r.subject, r.bucket, r.group_key FOR UPDATE OF r
+            """
         var result: [RollupKey: HourRollup] = [:]
         for row in try await db.raw(select).all() {
             func decimal(_ name: String) throws -> ExactDecimal? { try row.decode(column: name, as: String?.self).flatMap(ExactDecimal.init) }
