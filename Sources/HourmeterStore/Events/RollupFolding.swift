@@ -28,7 +28,13 @@ extension SQLUsageStore {
     /// Past this many waiting events, ingestion waits for a fold (back-pressure; bounds memory).
     public static let maxPendingRollupEvents = 500_000
 
-    var foldsLater: Bool { backend.engine == .sqlite }
+    /// SQLite keeps waiting batches in memory; PostgreSQL in `rollup_queue`, shared by processes.
+    var foldsInMemory: Bool { backend.engine == .sqlite }
+    /// The PostgreSQL advisory lock held by whatever writes rollups (a fold, a meter change),
+    /// in any process.
+    static let rollupAdvisoryLock = 4_242_002
+    /// Batches one PostgreSQL fold transaction takes from the queue.
+    static let queueBatchesPerFold = 1_000
 
     func appendPending(_ batches: [(seq: Int64, tenantID: String, events: [UsageEvent])]) {
         pendingRollups.withLock { pending in
@@ -46,7 +52,9 @@ extension SQLUsageStore {
     /// `rollupLock` keeps folds and meter changes, the only writers of rollups, one at a time,
     /// so rows read here cannot change before they are written.
     func foldPendingRollups() async throws {
-        guard foldsLater, pendingRollups.withLock({ !$0.batches.isEmpty }), let sqlite = backend as? SQLiteBackend else { return }
+        guard ingests else { return }
+        guard let sqlite = backend as? SQLiteBackend else { return try await foldQueue() }
+        guard pendingRollups.withLock({ !$0.batches.isEmpty }) else { return }
         try await rollupLock.withLock {
             let batches = pendingRollups.withLock { $0.batches }
             guard let last = batches.last else { return }
@@ -79,9 +87,47 @@ extension SQLUsageStore {
         }
     }
 
+    /// PostgreSQL: folds everything in `rollup_queue`, a transaction per step, under the shared
+    /// rollup lock. A batch is in the queue exactly when its ingest transaction committed and no
+    /// fold has counted it, so any process may fold it, and queries in every process see it.
+    func foldQueue() async throws {
+        // Most reads find the queue empty: answer that without taking the lock.
+        let waiting = try await backend.read { db in try await db.raw("SELECT seq FROM rollup_queue LIMIT 1").first() }
+        guard waiting != nil else { return }
+        while true {
+            let folded: Int = try await backend.transaction { db in
+                try await db.raw("SELECT pg_advisory_xact_lock(\(literal: Self.rollupAdvisoryLock))").run()
+                let rows = try await db.raw("""
+                    SELECT q.seq, b.tenant_id, b.body FROM rollup_queue q JOIN event_batches b ON b.seq = q.seq
+                    ORDER BY q.seq LIMIT \(literal: Self.queueBatchesPerFold)
+                    """).all()
+                if rows.isEmpty { return 0 }
+                var seqs: [Int64] = []
+                var batches: [(tenantID: String, events: [UsageEvent])] = []
+                for row in rows {
+                    seqs.append(try row.decode(column: "seq", as: Int64.self))
+                    batches.append((try row.decode(column: "tenant_id", as: String.self),
+                                    try EventLogCodec.decode(try row.decode(column: "body", as: ByteBuffer.self))))
+                }
+                let meters = try await Self.compiledMeters(for: Array(Set(batches.map(\.tenantID))).sorted(), on: db)
+                var delta = RollupDelta()
+                for batch in batches {
+                    guard let tenantMeters = meters[batch.tenantID] else { continue }
+                    try RollupBuilder.accumulate(batch.events.lazy.map(\.metered), meters: tenantMeters, into: &delta)
+                }
+                try RollupBuilder.summarize(&delta)
+                try await RollupSQL.apply(delta, engine: .postgres, on: db, sqlite: nil)
+                try await db.raw("DELETE FROM rollup_queue WHERE seq = ANY(\(bind: seqs)::bigint[])").run()
+                return rows.count
+            }
+            if folded < Self.queueBatchesPerFold { return }
+        }
+    }
+
     /// Inside a write transaction: folds the batches waiting now; returns how many, for
     /// `dropFolded` once the transaction commits (if it rolls back they stay and fold later).
     func foldPending(on db: any SQLDatabase) async throws -> Int {
+        guard foldsInMemory else { return 0 }
         let batches = pendingRollups.withLock { $0.batches }
         guard !batches.isEmpty else { return 0 }
         let started = ContinuousClock.now
@@ -113,7 +159,7 @@ extension SQLUsageStore {
 
     /// At start-up: every batch the rollups have not folded yet waits again.
     func loadUnfolded() async throws {
-        guard foldsLater else { return }
+        guard foldsInMemory else { return }
         let watermark = try await backend.read { db in
             try await db.raw("SELECT watermark FROM rollup_state WHERE id = 1").first()?.decode(column: "watermark", as: Int64.self)
         } ?? 0
@@ -142,7 +188,6 @@ extension SQLUsageStore {
     /// Folds every `foldIntervalMilliseconds`, or as soon as `eagerFoldEvents` wait, until the
     /// pipeline closes; the pipeline folds once more at the end.
     func runFoldTimer() async {
-        guard foldsLater else { return }
         var lastFold = ContinuousClock.now
         while !queue.withLock({ $0.closed }) {
             try? await Task.sleep(for: .milliseconds(20))

@@ -109,7 +109,7 @@ public final class SQLUsageStore: EventStore, Sendable {
                 }
                 if group.isEmpty { break }
                 await process(group)
-                if foldsLater && pendingRollupEvents >= Self.maxPendingRollupEvents {
+                if foldsInMemory && pendingRollupEvents >= Self.maxPendingRollupEvents {
                     do { try await foldPendingRollups() } catch {
                         logger.error("folding rollups failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                     }
@@ -245,17 +245,13 @@ public final class SQLUsageStore: EventStore, Sendable {
         return result
     }
 
-    /// One transaction for the whole group: batch rows, identity keys (PostgreSQL), rollups.
+    /// One transaction for the whole group: batch rows, and on PostgreSQL the identity keys
+    /// and the fold queue. Rollups are folded afterwards (see `RollupFolding`).
     func write(_ classified: [Classified]) async throws {
         let items = classified.filter { !$0.fresh.isEmpty }
         guard !items.isEmpty else { return }
         let engine = backend.engine
-        let tenants = Array(Set(items.map(\.job.tenantID))).sorted()
-        let foldsLater = self.foldsLater
         let seqs: [Int64] = try await backend.transaction({ db in
-            if engine == .postgres {
-                for tenant in tenants { try await Self.lockTenant(tenant, exclusive: false, on: db) }
-            }
             var seqs: [Int64] = []
             for item in items {
                 let times = item.fresh.map(\.timeMicros)
@@ -269,7 +265,7 @@ public final class SQLUsageStore: EventStore, Sendable {
                 guard let seq = try row?.decode(column: "seq", as: Int64.self) else { throw StoreError.unavailable("no batch sequence") }
                 seqs.append(seq)
             }
-            if foldsLater { return seqs }
+            guard engine == .postgres else { return seqs }
             for (item, seq) in zip(items, seqs) {
                 let keys = item.freshKeys
                 let inserted = try await db.raw("""
@@ -278,18 +274,11 @@ public final class SQLUsageStore: EventStore, Sendable {
                     """).all()
                 if inserted.count != Set(keys).count { throw LostRace() }
             }
-            let meters = try await Self.compiledMeters(for: tenants, on: db)
-            var delta = RollupDelta()
-            for item in items {
-                guard let tenantMeters = meters[item.job.tenantID] else { continue }
-                try RollupBuilder.accumulate(item.fresh.lazy.map(\.metered), meters: tenantMeters, into: &delta)
-            }
-            try RollupBuilder.summarize(&delta)
-            try await RollupSQL.apply(delta, engine: engine, on: db, sqlite: nil)
+            try await db.raw("INSERT INTO rollup_queue (seq) SELECT unnest(\(bind: seqs)::bigint[])").run()
             return seqs
         }, afterCommit: { seqs in
             // Under the write lock: waiting batches stay in commit order for the watermark.
-            if foldsLater { self.appendPending(zip(items, seqs).map { ($1, $0.job.tenantID, $0.fresh) }) }
+            if engine == .sqlite { self.appendPending(zip(items, seqs).map { ($1, $0.job.tenantID, $0.fresh) }) }
         })
         if dedupInMemory {
             dedup.withLock { index in

@@ -32,8 +32,11 @@ extension SQLUsageStore: MeterStore {
         let meter = Meter(id: APIKeyMaterial.identifier("mtr"), tenantID: tenantID, definition: definition, skipped: 0, createdAtMicros: nowMicros)
         let engine = backend.engine
         let sqlite = (backend as? SQLiteBackend)?.writerConnection
+        // PostgreSQL: fold the queue first, so the new meter's backfill (and its `skipped`)
+        // covers what was acknowledged before it; what arrives meanwhile is folded later.
+        if engine == .postgres { try await foldQueue() }
         let (created, folded) = try await rollupLock.withLock { try await backend.transaction({ db in
-            if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
+            if engine == .postgres { try await Self.lockRollups(on: db) }
             // Fold what waits under the old meters first: the backfill then covers every stored batch once.
             let folded = try await self.foldPending(on: db)
             let existing = try await db.raw("SELECT id FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: definition.slug)").first()
@@ -71,7 +74,7 @@ extension SQLUsageStore: MeterStore {
     public func deleteMeter(tenantID: String, slug: String) async throws -> Bool {
         let engine = backend.engine
         return try await rollupLock.withLock { try await backend.transaction({ db in
-            if engine == .postgres { try await Self.lockTenant(tenantID, exclusive: true, on: db) }
+            if engine == .postgres { try await Self.lockRollups(on: db) }
             let folded = try await self.foldPending(on: db)
             guard let row = try await db.raw("SELECT id FROM meters WHERE tenant_id = \(bind: tenantID) AND slug = \(bind: slug)").first() else {
                 return (false, folded)
@@ -90,9 +93,11 @@ extension SQLUsageStore: MeterStore {
 
     static func backfill(_ meter: CompiledMeter, tenantID: String, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
         var after: Int64 = -1
+        // PostgreSQL: batches still queued are folded later, with this meter among the meters.
+        let notQueued = engine == .postgres ? " AND seq NOT IN (SELECT seq FROM rollup_queue)" : ""
         while true {
             let rows = try await db.raw("""
-                SELECT seq, body FROM event_batches WHERE tenant_id = \(bind: tenantID) AND seq > \(bind: after)
+                SELECT seq, body FROM event_batches WHERE tenant_id = \(bind: tenantID) AND seq > \(bind: after)\(unsafeRaw: notQueued)
                 ORDER BY seq LIMIT \(literal: backfillBatchesPerStep)
                 """).all()
             if rows.isEmpty { return }
@@ -107,11 +112,10 @@ extension SQLUsageStore: MeterStore {
         }
     }
 
-    /// Meter changes take a tenant's lock exclusively, ingestion shares it, so a backfill and a
-    /// concurrent batch in another process never both count (or both miss) an event.
-    static func lockTenant(_ tenantID: String, exclusive: Bool, on db: any SQLDatabase) async throws {
-        let function = exclusive ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared"
-        try await db.raw("SELECT \(unsafeRaw: function)(hashtext(\(bind: "meters:" + tenantID)))").run()
+    /// PostgreSQL: meter changes hold the rollup lock, like folds in every process, so a
+    /// backfill and a fold never both count (or both miss) a batch.
+    static func lockRollups(on db: any SQLDatabase) async throws {
+        try await db.raw("SELECT pg_advisory_xact_lock(\(literal: rollupAdvisoryLock))").run()
     }
 
     static func groupByJSON(_ definition: MeterDefinition) -> String {

@@ -95,6 +95,11 @@ enum Migrations {
             "CREATE TABLE rollup_state (id INTEGER PRIMARY KEY, watermark BIGINT NOT NULL)",
             "INSERT INTO rollup_state (id, watermark) SELECT 1, COALESCE(MAX(seq), 0) FROM event_batches",
         ] },
+        // PostgreSQL: batches committed but not yet folded into the rollups, shared by every
+        // process (SQLite keeps them in memory behind the watermark above).
+        Migration(name: "0006_rollup_queue") { engine in
+            engine == .postgres ? ["CREATE TABLE rollup_queue (seq BIGINT PRIMARY KEY)"] : []
+        },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
