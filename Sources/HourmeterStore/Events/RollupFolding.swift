@@ -93,7 +93,10 @@ extension SQLUsageStore {
     func foldQueue() async throws {
         // Most reads find the queue empty: answer that without taking the lock.
         let waiting = try await backend.read { db in try await db.raw("SELECT seq FROM rollup_queue LIMIT 1").first() }
-        guard waiting != nil else { return }
+        guard waiting != nil else {
+            queuedSinceFold.withLock { $0 = 0 }
+            return
+        }
         while true {
             let folded: Int = try await backend.transaction { db in
                 try await db.raw("SELECT pg_advisory_xact_lock(\(literal: Self.rollupAdvisoryLock))").run()
@@ -120,7 +123,10 @@ extension SQLUsageStore {
                 try await db.raw("DELETE FROM rollup_queue WHERE seq = ANY(\(bind: seqs)::bigint[])").run()
                 return rows.count
             }
-            if folded < Self.queueBatchesPerFold { return }
+            if folded < Self.queueBatchesPerFold {
+                queuedSinceFold.withLock { $0 = 0 }
+                return
+            }
         }
     }
 
