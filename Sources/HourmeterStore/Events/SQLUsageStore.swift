@@ -21,10 +21,10 @@ public final class SQLUsageStore: EventStore, Sendable {
     let queue = Mutex(PendingQueue())
     /// SQLite only: committed batches not yet folded into the rollups (see `RollupFolding`).
     let pendingRollups = Mutex(PendingRollups())
-    /// PostgreSQL: batches this process queued since its last fold (back-pressure, so a fold
+    /// PostgreSQL: events this process queued since its last fold (back-pressure, so a fold
     /// that cannot keep up slows ingestion instead of letting the queue grow without bound).
     let queuedSinceFold = Mutex(0)
-    public static let maxQueuedBatchesPerProcess = 300
+    public static let maxQueuedEventsPerProcess = 100_000
     /// Held by whatever writes rollups: a fold, a meter's creation (backfill) or deletion.
     let rollupLock = AsyncLock()
     /// The thread folds compute on (see `foldPendingRollups`).
@@ -114,7 +114,7 @@ public final class SQLUsageStore: EventStore, Sendable {
                 if group.isEmpty { break }
                 await process(group)
                 if foldsInMemory ? pendingRollupEvents >= Self.maxPendingRollupEvents
-                    : queuedSinceFold.withLock({ $0 }) >= Self.maxQueuedBatchesPerProcess {
+                    : queuedSinceFold.withLock({ $0 }) >= Self.maxQueuedEventsPerProcess {
                     do { try await foldPendingRollups() } catch {
                         logger.error("folding rollups failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                     }
@@ -282,7 +282,7 @@ public final class SQLUsageStore: EventStore, Sendable {
             try await db.raw("INSERT INTO rollup_queue (seq) SELECT unnest(\(bind: seqs)::bigint[])").run()
             return seqs
         }, afterCommit: { seqs in
-            if engine == .postgres { self.queuedSinceFold.withLock { $0 += seqs.count } }
+            if engine == .postgres { self.queuedSinceFold.withLock { $0 += items.reduce(0) { $0 + $1.fresh.count } } }
             // Under the write lock: waiting batches stay in commit order for the watermark.
             if engine == .sqlite { self.appendPending(zip(items, seqs).map { ($1, $0.job.tenantID, $0.fresh) }) }
         })
