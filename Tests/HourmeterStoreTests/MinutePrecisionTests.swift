@@ -39,6 +39,31 @@ import Testing
         }
     }
 
+    /// A value that would overflow an exact sum is skipped and counted; it never blocks the
+    /// rollups of anyone else (a poisoned fold would fail every later query).
+    @Test(arguments: TestEngine.available)
+    func overflowingValuesAreSkippedNotFatal(_ engine: TestEngine) async throws {
+        try await withTestStore(engine.makeLocation()) { store in
+            let tenant = try await makeTenant(store), other = try await makeTenant(store, "other")
+            let huge = String(repeating: "9", count: 38)
+            let sum = try await store.meters.createMeter(tenantID: tenant, definition: try meter("s", "SUM", value: "$.v"), nowMicros: now())
+            let theirs = try await store.meters.createMeter(tenantID: other, definition: try meter("c", "COUNT"), nowMicros: now())
+            _ = try await store.events.ingest(tenantID: tenant, events: [
+                event("h1", time: "2026-11-25T10:00:00Z", data: "{\"v\":\(huge)}"),
+                event("h2", time: "2026-11-25T10:00:10Z", data: "{\"v\":\(huge)}"),
+                event("n1", time: "2026-11-25T11:00:00Z", data: "{\"v\":1}"),
+            ], receivedMicros: now())
+            _ = try await store.events.ingest(tenantID: other, events: [event("o1", time: "2026-11-25T10:00:00Z", data: nil)], receivedMicros: now())
+            let rows = try await store.events.usage(meter: sum, query: usageQuery(from: "2026-11-25T00:00:00Z", to: "2026-11-26T00:00:00Z", window: .hour))
+            #expect(rows.map(\.value.description) == [huge, "1"])
+            #expect(try await store.meters.meter(tenantID: tenant, slug: "s")?.skipped == 1)
+            #expect(try await store.events.usage(meter: theirs, query: usageQuery(from: "2026-11-25T00:00:00Z", to: "2026-11-26T00:00:00Z")).map(\.value) == [ExactDecimal(1)])
+            // A later batch into the same full hour is skipped at merge time, not fatal.
+            _ = try await store.events.ingest(tenantID: tenant, events: [event("h3", time: "2026-11-25T10:30:00Z", data: "{\"v\":\(huge)}")], receivedMicros: now())
+            #expect(try await store.meters.meter(tenantID: tenant, slug: "s")?.skipped == 2)
+        }
+    }
+
     /// Two stores on one PostgreSQL stand for two `hourmeter serve` processes: concurrent
     /// batches and retries from both are each counted exactly once.
     @Test(.enabled(if: TestEngine.postgresURL != nil))

@@ -100,9 +100,16 @@ public enum RollupBuilder {
         }
     }
 
-    /// Computes each hour's summary from its minutes; call once after accumulating.
+    /// Computes each hour's summary from its minutes; call once after accumulating. An hour
+    /// whose total would overflow is dropped and its events counted as skipped.
     public static func summarize(_ delta: inout RollupDelta) throws(DecimalError) {
-        for key in delta.hours.keys { try delta.hours[key]!.summarize() }
+        for key in Array(delta.hours.keys) {
+            do { try delta.hours[key]!.summarize() } catch {
+                let events = delta.hours[key]!.minutes.values.reduce(Int64(0)) { $0 + $1.count }
+                delta.hours[key] = nil
+                delta.skipped[key.meterID, default: 0] += Int(events)
+            }
+        }
     }
 
     static func apply(_ event: MeteredEvent, meter: CompiledMeter, minute: Int64, into delta: inout RollupDelta) throws(DecimalError) {
@@ -129,8 +136,15 @@ public enum RollupBuilder {
                 delta.skipped[meter.id, default: 0] += 1
                 return
             }
-            try delta.hours[key, default: HourRollup()].minutes[offset, default: AggregateState()]
-                .add(number, at: event.timeMicros, for: definition.aggregation)
+            // A value that would overflow the exact sum (beyond 38 digits) is skipped and counted,
+            // never allowed to poison the fold for everyone.
+            var state = delta.hours[key]?.minutes[offset] ?? AggregateState()
+            do {
+                try state.add(number, at: event.timeMicros, for: definition.aggregation)
+                delta.hours[key, default: HourRollup()].minutes[offset] = state
+            } catch {
+                delta.skipped[meter.id, default: 0] += 1
+            }
         }
     }
 

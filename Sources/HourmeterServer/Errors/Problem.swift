@@ -86,6 +86,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 problem.title = "Method not allowed"
             }
             return problem.response()
+        } catch is DecimalError {
+            return Problem(.validation("the result exceeds the 38 significant digits an exact decimal holds; query a shorter range or split by subject", [])).response()
         } catch is StoreError {
             context.logger.error("store unavailable")
             return Problem(.unavailable("the database is unavailable; retry later")).response()

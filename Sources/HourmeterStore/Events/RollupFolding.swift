@@ -73,10 +73,13 @@ extension SQLUsageStore {
                 return delta
             }
             let reader = sqlite.readerConnection()
-            let merged = try await backend.read { db in try await RollupSQL.merge(finalDelta, readingFrom: reader, or: db) }
+            let overflowed = OverflowTally()
+            let merged = try await backend.read { db in
+                try await RollupSQL.merge(finalDelta, readingFrom: reader, or: db, overflowed: overflowed)
+            }
             let prepared = ContinuousClock.now
             _ = try await backend.transaction({ db in
-                try await RollupSQL.write(merged, delta: finalDelta, on: db, sqlite: sqlite.writerConnection)
+                try await RollupSQL.write(merged, delta: overflowed.adding(to: finalDelta), on: db, sqlite: sqlite.writerConnection)
                 try await db.raw("UPDATE rollup_state SET watermark = \(bind: last.seq) WHERE id = 1").run()
                 return batches.count
             }, afterCommit: { self.dropFolded($0) })

@@ -17,13 +17,20 @@ enum RollupSQL {
     static let postgresRowsPerStatement = 2_000
 
     static func apply(_ delta: RollupDelta, engine: SQLEngine, on db: any SQLDatabase, sqlite: SQLiteConnection?) async throws {
-        let merged = try await merge(delta, readingFrom: sqlite, or: db)
-        try await write(merged, delta: delta, on: db, sqlite: sqlite)
+        let overflowed = OverflowTally()
+        let merged = try await merge(delta, readingFrom: sqlite, or: db, overflowed: overflowed)
+        try await write(merged, delta: overflowed.adding(to: delta), on: db, sqlite: sqlite)
     }
 
     /// The touched rows as they will be after the delta: existing rows read (and on
     /// PostgreSQL locked) and merged in memory.
     static func merge(_ delta: RollupDelta, readingFrom sqlite: SQLiteConnection?, or db: any SQLDatabase) async throws -> [(RollupKey, HourRollup)] {
+        try await merge(delta, readingFrom: sqlite, or: db, overflowed: OverflowTally())
+    }
+
+    /// As `merge`, also reporting by meter the events of rows that overflowed when merged.
+    static func merge(_ delta: RollupDelta, readingFrom sqlite: SQLiteConnection?, or db: any SQLDatabase,
+                      overflowed: OverflowTally) async throws -> [(RollupKey, HourRollup)] {
         let keys = delta.hours.keys.sorted { ($0.meterID, $0.subject, $0.bucket, $0.groupKey) < ($1.meterID, $1.subject, $1.bucket, $1.groupKey) }
         var merged: [(RollupKey, HourRollup)] = []
         merged.reserveCapacity(keys.count)
@@ -36,7 +43,14 @@ enum RollupSQL {
             }
             for key in chunk {
                 var row = existing[key] ?? HourRollup()
-                try row.merge(delta.hours[key]!)
+                do {
+                    try row.merge(delta.hours[key]!)
+                } catch {
+                    // The stored hour plus these events would overflow: keep the stored hour,
+                    // count the events as skipped (see `skippedOnMerge`), never block the fold.
+                    overflowed.add(key.meterID, Int(delta.hours[key]!.summary.count))
+                    continue
+                }
                 merged.append((key, row))
             }
         }
@@ -182,5 +196,19 @@ enum RollupSQL {
 extension Array {
     func chunked(_ size: Int) -> [ArraySlice<Element>] {
         stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+/// Events of rollup rows that could not be merged without overflowing, by meter: they are
+/// added to the meter's `skipped` instead.
+final class OverflowTally: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    func add(_ meterID: String, _ events: Int) { counts.withLock { $0[meterID, default: 0] += events } }
+
+    func adding(to delta: RollupDelta) -> RollupDelta {
+        var result = delta
+        for (meterID, count) in counts.withLock({ $0 }) { result.skipped[meterID, default: 0] += count }
+        return result
     }
 }

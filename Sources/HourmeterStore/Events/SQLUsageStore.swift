@@ -154,8 +154,10 @@ public final class SQLUsageStore: EventStore, Sendable {
                 let started = ContinuousClock.now
                 let (classified, failed) = try await classify(group)
                 let classifiedAt = ContinuousClock.now
-                for (job, error) in failed { job.continuation.resume(throwing: error) }
                 try await write(classified)
+                // Answered only now: a retry after a lost race classifies again, and a failed
+                // write answers every job of the group once, below.
+                for (job, error) in failed { job.continuation.resume(throwing: error) }
                 logger.debug("group commit", metadata: [
                     "jobs": "\(group.count)", "events": "\(group.reduce(0) { $0 + $1.events.count })",
                     "classify": "\(classifiedAt - started)", "write": "\(ContinuousClock.now - classifiedAt)",
@@ -271,14 +273,17 @@ public final class SQLUsageStore: EventStore, Sendable {
                 seqs.append(seq)
             }
             guard engine == .postgres else { return seqs }
-            for (item, seq) in zip(items, seqs) {
-                let keys = item.freshKeys
-                let inserted = try await db.raw("""
-                    INSERT INTO event_keys (key, batch_seq) SELECT unnest(\(bind: keys)::bigint[]), \(bind: seq)
-                    ON CONFLICT DO NOTHING RETURNING key
-                    """).all()
-                if inserted.count != Set(keys).count { throw LostRace() }
-            }
+            // All keys of the transaction in one statement, in key order: two processes inserting
+            // overlapping keys then lock them in the same order and cannot deadlock.
+            var pairs: [(key: Int64, seq: Int64)] = []
+            for (item, seq) in zip(items, seqs) { pairs += item.freshKeys.map { ($0, seq) } }
+            pairs.sort { $0.key < $1.key }
+            let inserted = try await db.raw("""
+                INSERT INTO event_keys (key, batch_seq)
+                SELECT k, s FROM unnest(\(bind: pairs.map(\.key))::bigint[], \(bind: pairs.map(\.seq))::bigint[]) AS t(k, s) ORDER BY k
+                ON CONFLICT DO NOTHING RETURNING key
+                """).all()
+            if inserted.count != Set(pairs.map(\.key)).count { throw LostRace() }
             try await db.raw("INSERT INTO rollup_queue (seq) SELECT unnest(\(bind: seqs)::bigint[])").run()
             return seqs
         }, afterCommit: { seqs in
