@@ -41,6 +41,8 @@ import Testing
                 .problem(.forbidden, "forbidden")
             _ = try await app.request(.post, "/api/v1/meters", key: customer, json: #"{"slug":"a","eventType":"t","aggregation":"COUNT"}"#)
                 .problem(.forbidden, "forbidden")
+            let badLimit = try await app.request(.get, "/api/v1/tenants?limit=lots", key: app.operatorKey).problem(.badRequest, "validation")
+            #expect((badLimit["errors"] as? [[String: Any]])?.first?["field"] as? String == "limit")
             let badRole = try await app.request(.post, "/api/v1/api-keys", key: app.operatorKey, json: #"{"tenant":"x","role":"king"}"#)
             let problem = try badRole.problem(.badRequest, "validation")
             #expect((problem["errors"] as? [[String: Any]])?.first?["field"] as? String == "role")

@@ -62,6 +62,9 @@ import Testing
             #expect(rows.first?["windowStart"] as? String == "2026-11-25T08:00:00Z" && rows.first?["windowEnd"] as? String == "2026-11-25T09:00:00Z")
             #expect(NSDictionary(dictionary: get).isEqual(to: post))
             #expect(rows.allSatisfy { ($0["value"] as? NSNumber)?.doubleValue == 25 })
+            // A filter value is decoded once: "%2569dle" means the text "%69dle", not "idle".
+            let literal = try await app.request(.get, "/api/v1/meters/run_hours/query?\(range)&filterGroupBy%5Bstate%5D=%2569dle", key: key).json()
+            #expect((literal["data"] as? [[String: Any]])?.isEmpty == true)
 
             let csv = try await app.request(.get, "/api/v1/meters/run_hours/query?\(range)&windowSize=DAY&windowTimeZone=Asia/Shanghai&groupBy=state", key: key,
                                             headers: [.accept: "text/csv"])

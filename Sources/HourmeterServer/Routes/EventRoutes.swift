@@ -90,12 +90,7 @@ struct EventRoutes {
             return value
         }
         let from = instant("from"), to = instant("to")
-        var limit = 100
-        if let text = query.get("limit") {
-            if let value = Int(text), value >= 1, value <= configuration.limits.maxListLimit { limit = value } else {
-                issues.append(.init(field: "limit", reason: "an integer from 1 to \(configuration.limits.maxListLimit) (limit maxListLimit)"))
-            }
-        }
+        let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
         guard issues.isEmpty else { throw APIError.validation("invalid event listing parameters", issues) }
         let events = try await store.events.events(
             tenantID: tenantID,

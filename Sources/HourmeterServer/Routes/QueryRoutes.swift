@@ -29,10 +29,11 @@ struct QueryRoutes {
             let query = request.uri.queryParameters
             var filters: [String: String] = [:]
             for (rawKey, value) in query {
-                // Clients usually percent-encode the brackets: filterGroupBy%5Bstate%5D=idle.
+                // Clients usually percent-encode the brackets (filterGroupBy%5Bstate%5D=idle);
+                // Hummingbird decodes values but not keys, so only the key is decoded here.
                 let key = String(rawKey).removingPercentEncoding ?? String(rawKey)
                 guard key.hasPrefix("filterGroupBy["), key.hasSuffix("]") else { continue }
-                filters[String(key.dropFirst("filterGroupBy[".count).dropLast())] = String(value).removingPercentEncoding ?? String(value)
+                filters[String(key.dropFirst("filterGroupBy[".count).dropLast())] = String(value)
             }
             let parameters = Parameters(
                 from: query.get("from"), to: query.get("to"), windowSize: query.get("windowSize"),

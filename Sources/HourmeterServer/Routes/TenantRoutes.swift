@@ -35,8 +35,8 @@ struct TenantRoutes {
         group.get("tenants") { request, context -> Response in
             let caller = try context.requireCaller()
             guard caller.role == .operator_ else { throw APIError.forbidden("only an operator key can list tenants") }
-            let limit = min(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, configuration.limits.maxListLimit)
-            let tenants = try await store.tenants.tenants(limit: max(1, limit), after: request.uri.queryParameters.get("after"))
+            let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
+            let tenants = try await store.tenants.tenants(limit: limit, after: request.uri.queryParameters.get("after"))
             return try HTTPHelpers.json(tenants.map(TenantBody.init))
         }
         group.post("api-keys") { request, context -> Response in

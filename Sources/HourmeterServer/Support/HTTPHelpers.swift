@@ -30,6 +30,15 @@ enum HTTPHelpers {
         }
     }
 
+    /// The `limit` of a listing: 1…`maximum` (limit `maxListLimit`), `defaultValue` when absent.
+    static func listLimit(_ request: Request, maximum: Int, defaultValue: Int = 100) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return min(defaultValue, maximum) }
+        guard let value = Int(text), value >= 1, value <= maximum else {
+            throw APIError.validation("invalid listing parameters", [.init(field: "limit", reason: "an integer from 1 to \(maximum) (limit maxListLimit)")])
+        }
+        return value
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
