@@ -65,8 +65,6 @@ public struct RollupDelta: Sendable {
     /// Events a meter had to skip (value missing or not a number), by meter id.
     public var skipped: [String: Int] = [:]
     public init() {}
-
-    public var isEmpty: Bool { hours.isEmpty && distinct.isEmpty && skipped.isEmpty }
 }
 
 /// The event facts rollups need; the store's event types convert to it.

@@ -8,8 +8,6 @@ public enum Role: String, Sendable, Codable, CaseIterable {
 
     /// Roles that may send events and define meters.
     public var canWriteUsage: Bool { self == .maker || self == .operator_ }
-    /// Roles that may read meters, usage and events of their tenant.
-    public var canReadUsage: Bool { true }
     /// Roles a key of this role may create keys for (operators: any tenant; makers: their own).
     public func mayCreateKey(of role: Role) -> Bool {
         switch self {

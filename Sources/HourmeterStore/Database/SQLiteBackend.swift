@@ -11,8 +11,8 @@ import SQLKit
 ///
 /// One writer connection, serialized by a lock so a transaction never interleaves with
 /// another; a few reader connections, which in WAL mode read the last committed state
-/// without waiting for the writer. Exact decimals are TEXT; the `dec_*` functions below do the
-/// arithmetic so an upsert can add to a stored amount without a round trip.
+/// without waiting for the writer. Exact decimals are TEXT; rollups are merged in Swift
+/// (`RollupSQL`), so SQLite never does decimal arithmetic.
 public final class SQLiteBackend: SQLBackend {
     public let engine = SQLEngine.sqlite
     public let path: String
@@ -68,7 +68,6 @@ public final class SQLiteBackend: SQLBackend {
     private static func openConnection(path: String, logger: Logger) async throws -> SQLiteConnection {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         _ = try await connection.query("PRAGMA busy_timeout=10000")
-        for function in decimalFunctions { try await connection.install(customFunction: function) }
         return connection
     }
 
@@ -115,33 +114,6 @@ public final class SQLiteBackend: SQLBackend {
         for reader in readers { try? await reader.close() }
         if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }  // releases the folder
         writeLock.unlock()
-    }
-
-    /// Exact decimal arithmetic on TEXT columns. NULL is "no value yet".
-    static let decimalFunctions: [SQLiteCustomFunction] = [
-        SQLiteCustomFunction("dec_add", argumentCount: 2, pure: true) { values in
-            guard let a = decimal(values[0]) else { return values[1].string }
-            guard let b = decimal(values[1]) else { return a.description }
-            return try a.adding(b).description
-        },
-        SQLiteCustomFunction("dec_min", argumentCount: 2, pure: true) { values in
-            guard let a = decimal(values[0]) else { return values[1].string }
-            guard let b = decimal(values[1]) else { return a.description }
-            return (b < a ? b : a).description
-        },
-        SQLiteCustomFunction("dec_max", argumentCount: 2, pure: true) { values in
-            guard let a = decimal(values[0]) else { return values[1].string }
-            guard let b = decimal(values[1]) else { return a.description }
-            return (b > a ? b : a).description
-        },
-    ]
-
-    private static func decimal(_ value: SQLiteData) -> ExactDecimal? {
-        switch value {
-        case .text(let text): return ExactDecimal(text)
-        case .integer(let integer): return ExactDecimal(Int(integer))
-        default: return nil
-        }
     }
 }
 

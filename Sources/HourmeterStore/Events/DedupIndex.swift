@@ -10,10 +10,6 @@ struct DedupIndex: Sendable {
     private var first: [Int64: Int64] = [:]
     private var collisions: [Int64: [Int64]] = [:]
 
-    var count: Int { first.count }
-
-    mutating func reserve(_ capacity: Int) { first.reserveCapacity(capacity) }
-
     /// Every batch that may hold an event with this key.
     func batches(for key: Int64) -> [Int64] {
         guard let seq = first[key] else { return [] }

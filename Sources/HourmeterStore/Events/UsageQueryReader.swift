@@ -44,13 +44,13 @@ extension SQLUsageStore {
             return decoded
         }
 
-        let minuteTable = backend.engine == .sqlite && !query.subjects.isEmpty
+        let distinctTable = backend.engine == .sqlite && !query.subjects.isEmpty
             ? "rollup_distinct INDEXED BY rollup_distinct_subject" : "rollup_distinct"
 
         let clause = whereClause()
         if definition.aggregation == .uniqueCount {
             let rows = try await backend.read { db in
-                try await db.raw("SELECT bucket, subject, group_key, value FROM \(unsafeRaw: minuteTable) WHERE \(clause) LIMIT \(literal: Self.maxRollupRowsPerQuery)").all()
+                try await db.raw("SELECT bucket, subject, group_key, value FROM \(unsafeRaw: distinctTable) WHERE \(clause) LIMIT \(literal: Self.maxRollupRowsPerQuery)").all()
             }
             var sets: [UsageOutputKey: Set<String>] = [:]
             for row in rows {

@@ -35,7 +35,7 @@ extension SQLUsageStore: MeterStore {
         // PostgreSQL: fold the queue first, so the new meter's backfill (and its `skipped`)
         // covers what was acknowledged before it; what arrives meanwhile is folded later.
         if engine == .postgres { try await foldQueue() }
-        let (created, folded) = try await rollupLock.withLock { try await backend.transaction({ db in
+        let (created, _) = try await rollupLock.withLock { try await backend.transaction({ db in
             if engine == .postgres { try await Self.lockRollups(on: db) }
             // Fold what waits under the old meters first: the backfill then covers every stored batch once.
             let folded = try await self.foldPending(on: db)

@@ -11,7 +11,7 @@ struct Migration: Sendable {
 /// Column types that differ between the engines.
 struct ColumnTypes {
     let engine: SQLEngine
-    /// Exact decimal: NUMERIC on PostgreSQL, canonical TEXT (with `dec_*` functions) on SQLite.
+    /// Exact decimal: NUMERIC on PostgreSQL, canonical TEXT on SQLite (merged in Swift).
     var decimal: String { engine == .postgres ? "NUMERIC" : "TEXT" }
     var blob: String { engine == .postgres ? "BYTEA" : "BLOB" }
     var serialKey: String { engine == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY" }
