@@ -16,6 +16,8 @@ public func buildRouter(store: Store, configuration: ServerConfiguration, metric
     let meterRoutes = MeterRoutes(store: store, configuration: configuration)
     meterRoutes.register(on: api)
     QueryRoutes(store: store, configuration: configuration, meters: meterRoutes).register(on: api)
+    PlanRoutes(store: store, configuration: configuration).register(on: api)
+    PricingRoutes(store: store, configuration: configuration).register(on: api)
     return router
 }
 

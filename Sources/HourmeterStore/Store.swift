@@ -9,6 +9,7 @@ import SQLKit
 public final class Store: Sendable {
     public let backend: any SQLBackend
     public let tenants: any TenantStore
+    public let plans: any PlanStore
     public let usage: SQLUsageStore
     public var meters: any MeterStore { usage }
     public var events: any EventStore { usage }
@@ -17,6 +18,7 @@ public final class Store: Sendable {
     private init(backend: any SQLBackend, usage: SQLUsageStore) {
         self.backend = backend
         self.tenants = SQLTenantStore(backend: backend)
+        self.plans = SQLPlanStore(backend: backend)
         self.usage = usage
     }
 

@@ -15,21 +15,59 @@ public enum ChargeModel: Sendable, Equatable {
     /// `ceil((units − freeUnits) / packageSize) × amount`, never below zero: usage is sold in
     /// whole packages, after the free units.
     case package(amount: ExactDecimal, packageSize: ExactDecimal, freeUnits: ExactDecimal)
+    /// A percentage of each event's value plus a fixed amount per event, after free units,
+    /// clamped per transaction (`PercentageTerms`).
+    case percentage(PercentageTerms)
+    /// Graduated tiers whose price is a percentage of the value in the tier, plus a flat
+    /// amount on entering it. Stored as unit prices (`rate / 100`), so it rates exactly like
+    /// `graduated`; `PriceRange.perUnitAmount` holds the fraction, not the percentage.
+    case graduatedPercentage([PriceRange])
+
+    /// The model's name in a plan document.
+    public var name: String {
+        switch self {
+        case .standard: "standard"
+        case .graduated: "graduated"
+        case .volume: "volume"
+        case .package: "package"
+        case .percentage: "percentage"
+        case .graduatedPercentage: "graduated_percentage"
+        }
+    }
+
+    /// True when the model prices each event on its own (a per-event fixed amount, free
+    /// events, or per-transaction bounds), so a total is not enough to rate it.
+    public var needsEvents: Bool {
+        if case .percentage(let terms) = self { return terms.needsEvents }
+        return false
+    }
+
+    /// Rates usage given event by event. Models that price a total rate the sum; the
+    /// percentage model prices each event in order (free units are the first ones).
+    public func rate(events: [ExactDecimal]) throws(DecimalError) -> RatedCharge {
+        if case .percentage(let terms) = self { return try terms.rate(events: events) }
+        var total = ExactDecimal.zero
+        for value in events { total = try total.adding(value) }
+        return try rate(units: total)
+    }
 
     /// The unrounded charge for `units`, with its decomposition.
     ///
     /// Negative `units` (a correction) are priced linearly by `.standard`; the tiered and
     /// package models price them as zero units, since a tier or a package has no negative
-    /// counterpart. Throws only when an exact result does not fit `ExactDecimal`, or for a
+    /// counterpart. A percentage model rates `units` as one event (see `needsEvents`: the
+    /// rating function gives such models their events). Throws only when an exact result does not fit `ExactDecimal`, or for a
     /// zero package size (`.divisionByZero`), which `parse` never produces.
     public func rate(units: ExactDecimal) throws(DecimalError) -> RatedCharge {
         switch self {
         case .standard(let amount):
-            return try RatedCharge(steps: [
-                .priced(kind: "unit", description: "\(units) units at \(amount) each", quantity: units, rate: amount),
-            ])
+            return try RatedCharge(steps: [.priced(kind: "unit", detail: .units, quantity: units, rate: amount)])
         case .graduated(let ranges):
-            return try Self.rateGraduated(ranges: ranges, units: Self.nonNegative(units))
+            return try Self.rateGraduated(ranges: ranges, units: Self.nonNegative(units), percent: false)
+        case .graduatedPercentage(let ranges):
+            return try Self.rateGraduated(ranges: ranges, units: Self.nonNegative(units), percent: true)
+        case .percentage(let terms):
+            return try terms.rate(events: [units])
         case .volume(let ranges):
             return try Self.rateVolume(ranges: ranges, units: Self.nonNegative(units))
         case .package(let amount, let packageSize, let freeUnits):
@@ -48,23 +86,16 @@ public enum ChargeModel: Sendable, Equatable {
         index == 0 ? ranges[0].fromValue : (ranges[index - 1].toValue ?? ranges[index].fromValue)
     }
 
-    /// "units above 10 up to 20", "units from 0 up to 10", "units above 100".
-    private static func describe(_ ranges: [PriceRange], at index: Int) -> String {
-        let lower = lowerBound(of: ranges, at: index)
-        let start = index == 0 ? "units from \(lower)" : "units above \(lower)"
-        let end = ranges[index].toValue.map { " up to \($0)" } ?? ""
-        return "tier \(index + 1): \(start)\(end)"
-    }
-
     private static func flatStep(_ ranges: [PriceRange], at index: Int) -> DecompositionStep? {
         let flat = ranges[index].flatAmount
         guard !flat.isZero else { return nil }
-        return DecompositionStep(kind: "flat", description: "\(describe(ranges, at: index)), flat amount on entering the tier",
+        return DecompositionStep(kind: "flat", detail: .tierFlat(index: index, lower: lowerBound(of: ranges, at: index), upper: ranges[index].toValue),
                                  quantity: .one, rate: flat, amount: flat)
     }
 
-    private static func rateGraduated(ranges: [PriceRange], units: ExactDecimal) throws(DecimalError) -> RatedCharge {
+    private static func rateGraduated(ranges: [PriceRange], units: ExactDecimal, percent: Bool) throws(DecimalError) -> RatedCharge {
         var steps: [DecompositionStep] = []
+        steps.reserveCapacity(ranges.count * 2)
         for index in ranges.indices {
             let lower = lowerBound(of: ranges, at: index)
             // Tier 1 is always entered; a later tier once usage goes above its lower bound.
@@ -73,7 +104,7 @@ public enum ChargeModel: Sendable, Equatable {
             if let toValue = ranges[index].toValue, toValue < upper { upper = toValue }
             var quantity = try upper.subtracting(lower)
             if quantity.isNegative { quantity = .zero }
-            steps.append(try .priced(kind: "tier", description: describe(ranges, at: index),
+            steps.append(try .priced(kind: "tier", detail: .tier(index: index, lower: lower, upper: ranges[index].toValue, allUnits: false, percent: percent),
                                      quantity: quantity, rate: ranges[index].perUnitAmount))
             if let flat = flatStep(ranges, at: index) { steps.append(flat) }
         }
@@ -85,7 +116,7 @@ public enum ChargeModel: Sendable, Equatable {
         // The first tier whose upper bound holds the total; the last tier catches the rest.
         let index = ranges.firstIndex { range in range.toValue.map { units <= $0 } ?? true } ?? ranges.count - 1
         var steps: [DecompositionStep] = [
-            try .priced(kind: "tier", description: "\(describe(ranges, at: index)), all \(units) units at this tier's rate",
+            try .priced(kind: "tier", detail: .tier(index: index, lower: lowerBound(of: ranges, at: index), upper: ranges[index].toValue, allUnits: true, percent: false),
                         quantity: units, rate: ranges[index].perUnitAmount),
         ]
         if let flat = flatStep(ranges, at: index) { steps.append(flat) }
@@ -97,13 +128,11 @@ public enum ChargeModel: Sendable, Equatable {
         let free = freeUnits.isNegative ? ExactDecimal.zero : freeUnits
         if !free.isZero {
             let used = min(units, free)
-            steps.append(DecompositionStep(kind: "free", description: "\(used) of \(free) free units",
-                                           quantity: used, rate: .zero, amount: .zero))
+            steps.append(DecompositionStep(kind: "free", detail: .freeUnits(of: free), quantity: used, rate: .zero, amount: .zero))
         }
         let billable = try units.subtracting(free)
         let packages = billable.isNegative || billable.isZero ? ExactDecimal.zero : try ceilingQuotient(billable, packageSize)
-        steps.append(try .priced(kind: "package", description: "\(packages) packages of \(packageSize) units at \(amount) each",
-                                 quantity: packages, rate: amount))
+        steps.append(try .priced(kind: "package", detail: .packages(size: packageSize), quantity: packages, rate: amount))
         return try RatedCharge(steps: steps)
     }
 

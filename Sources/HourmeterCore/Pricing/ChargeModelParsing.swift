@@ -1,109 +1,109 @@
 import Foundation
 
 extension ChargeModel {
-    /// The charge model a plan document describes: `model` is "standard", "graduated",
-    /// "volume" or "package"; `properties` is the JSON object as `JSONSerialization` returns it.
-    ///
-    /// Amounts (`amount`, `per_unit_amount`, `flat_amount`) must be decimal strings ("0.50"):
-    /// a JSON number is read as a binary `Double` by most clients, which would silently change a
-    /// price. Quantities (`from_value`, `to_value`, `package_size`, `free_units`) may also be
-    /// JSON numbers, since plans commonly write them so; a non-integer number is read through its
-    /// shortest round-trip text. Every error names the field's path ("properties.amount").
-    public static func parse(model: String, properties: [String: Any]) throws(PricingError) -> ChargeModel {
+    /// The model names a plan document may use.
+    public static let modelNames = ["standard", "graduated", "volume", "package", "percentage", "graduated_percentage"]
+
+    /// The charge model a plan document describes: `model` is one of `modelNames`;
+    /// `properties` is the JSON object as `JSONSerialization` returns it. `path` is where the
+    /// charge sits in the document ("charges[2]"), so errors name the full field path
+    /// ("charges[2].properties.amount"); empty for a bare charge.
+    public static func parse(model: String, properties: [String: Any], path: String = "") throws(PricingError) -> ChargeModel {
+        let object = DocumentObject(properties, path: path.isEmpty ? "properties" : "\(path).properties")
         switch model {
         case "standard":
-            return .standard(try amount(properties, "amount", path: "properties"))
+            try object.rejectUnknownKeys(["amount"])
+            return .standard(try object.amount("amount"))
         case "graduated":
-            return .graduated(try ranges(properties, "graduated_ranges"))
+            try object.rejectUnknownKeys(["graduated_ranges"])
+            return .graduated(try ranges(object, "graduated_ranges", priceKey: "per_unit_amount"))
         case "volume":
-            return .volume(try ranges(properties, "volume_ranges"))
+            try object.rejectUnknownKeys(["volume_ranges"])
+            return .volume(try ranges(object, "volume_ranges", priceKey: "per_unit_amount"))
+        case "graduated_percentage":
+            try object.rejectUnknownKeys(["graduated_percentage_ranges"])
+            return .graduatedPercentage(try ranges(object, "graduated_percentage_ranges", priceKey: "rate"))
         case "package":
-            let amount = try amount(properties, "amount", path: "properties")
-            guard let packageSize = try quantity(properties, "package_size", path: "properties") else {
-                throw PricingError(field: "properties.package_size", reason: "is required")
+            try object.rejectUnknownKeys(["amount", "package_size", "free_units"])
+            let amount = try object.amount("amount")
+            guard let packageSize = try object.quantity("package_size") else {
+                throw PricingError(field: object.field("package_size"), reason: "is required")
             }
             guard packageSize > .zero else {
-                throw PricingError(field: "properties.package_size", reason: "must be greater than 0")
+                throw PricingError(field: object.field("package_size"), reason: "must be greater than 0")
             }
-            let freeUnits = try quantity(properties, "free_units", path: "properties") ?? .zero
+            let freeUnits = try object.quantity("free_units") ?? .zero
             return .package(amount: amount, packageSize: packageSize, freeUnits: freeUnits)
+        case "percentage":
+            try object.rejectUnknownKeys(["rate", "fixed_amount", "free_units_per_events", "free_units_per_total_aggregation",
+                                          "per_transaction_min_amount", "per_transaction_max_amount"])
+            let terms = PercentageTerms(
+                rate: try object.amount("rate"), fixedAmount: try object.amount("fixed_amount", default: .zero),
+                freeEvents: try object.count("free_units_per_events"),
+                freeTotal: try object.quantity("free_units_per_total_aggregation"),
+                minimumPerTransaction: try object.optionalAmount("per_transaction_min_amount"),
+                maximumPerTransaction: try object.optionalAmount("per_transaction_max_amount"))
+            if let minimum = terms.minimumPerTransaction, let maximum = terms.maximumPerTransaction, minimum > maximum {
+                throw PricingError(field: object.field("per_transaction_min_amount"),
+                                   reason: "\(minimum) is above per_transaction_max_amount \(maximum)")
+            }
+            return .percentage(terms)
         default:
-            throw PricingError(field: "model", reason: "unknown charge model \"\(model)\"; expected standard, graduated, volume or package")
+            throw PricingError(field: path.isEmpty ? "model" : "\(path).model",
+                               reason: "unknown charge model \"\(model)\"; expected one of \(modelNames.joined(separator: ", "))")
         }
     }
 
-    private static func ranges(_ properties: [String: Any], _ key: String) throws(PricingError) -> [PriceRange] {
-        let field = "properties.\(key)"
-        guard let value = properties[key] else { throw PricingError(field: field, reason: "is required") }
-        guard let elements = value as? [Any] else { throw PricingError(field: field, reason: "must be an array of ranges") }
+    /// Tiers under `key`. `priceKey` is "per_unit_amount", or "rate" for graduated
+    /// percentages, whose rate (a percentage) is stored as the unit price `rate / 100`.
+    private static func ranges(_ properties: DocumentObject, _ key: String, priceKey: String) throws(PricingError) -> [PriceRange] {
+        let field = properties.field(key)
+        guard let elements = try properties.array(key) else { throw PricingError(field: field, reason: "is required") }
         var ranges: [PriceRange] = []
         ranges.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
-            let path = "\(field)[\(index)]"
-            guard let object = element as? [String: Any] else {
-                throw PricingError(field: path, reason: "must be an object")
+            let object = try DocumentObject(element, path: "\(field)[\(index)]")
+            try object.rejectUnknownKeys(["from_value", "to_value", priceKey, "flat_amount"])
+            guard let fromValue = try object.quantity("from_value") else {
+                throw PricingError(field: object.field("from_value"), reason: "is required")
             }
-            guard let fromValue = try quantity(object, "from_value", path: path) else {
-                throw PricingError(field: "\(path).from_value", reason: "is required")
+            var price = try object.amount(priceKey)
+            if priceKey == "rate" {
+                do { price = try price.multiplied(by: ExactDecimal(significand: 1, scale: 2)) } catch {
+                    throw PricingError(field: object.field(priceKey), reason: "has too many digits")
+                }
             }
-            let toValue = try quantity(object, "to_value", path: path)
-            let perUnitAmount = try amount(object, "per_unit_amount", path: path)
-            let flatAmount = try amount(object, "flat_amount", path: path, defaultValue: .zero)
-            ranges.append(PriceRange(fromValue: fromValue, toValue: toValue, perUnitAmount: perUnitAmount, flatAmount: flatAmount))
+            ranges.append(PriceRange(fromValue: fromValue, toValue: try object.quantity("to_value"),
+                                     perUnitAmount: price, flatAmount: try object.amount("flat_amount", default: .zero)))
         }
         return try validated(ranges: ranges, field: field)
     }
 
-    /// A non-negative decimal string. Required unless `defaultValue` is given.
-    private static func amount(_ object: [String: Any], _ key: String, path: String, defaultValue: ExactDecimal? = nil) throws(PricingError) -> ExactDecimal {
-        let field = "\(path).\(key)"
-        guard let value = object[key], !(value is NSNull) else {
-            if let defaultValue { return defaultValue }
-            throw PricingError(field: field, reason: "is required")
+    /// The `properties` object of this model as a plan document writes it (amounts as
+    /// decimal strings), so a stored version reads back as it was published.
+    public var properties: [String: Any] {
+        func rangeList(_ ranges: [PriceRange], priceKey: String) -> [[String: Any]] {
+            ranges.map { range in
+                let price = priceKey == "rate" ? ((try? range.perUnitAmount.multiplied(by: ExactDecimal(100))) ?? range.perUnitAmount).normalized
+                    : range.perUnitAmount
+                return ["from_value": range.fromValue.description, "to_value": range.toValue.map { $0.description as Any } ?? NSNull(),
+                        priceKey: price.description, "flat_amount": range.flatAmount.description]
+            }
         }
-        guard let text = value as? String else {
-            throw PricingError(field: field, reason: "must be a decimal string, e.g. \"0.50\"")
+        switch self {
+        case .standard(let amount): return ["amount": amount.description]
+        case .graduated(let ranges): return ["graduated_ranges": rangeList(ranges, priceKey: "per_unit_amount")]
+        case .volume(let ranges): return ["volume_ranges": rangeList(ranges, priceKey: "per_unit_amount")]
+        case .graduatedPercentage(let ranges): return ["graduated_percentage_ranges": rangeList(ranges, priceKey: "rate")]
+        case .package(let amount, let size, let free):
+            return ["amount": amount.description, "package_size": size.description, "free_units": free.description]
+        case .percentage(let terms):
+            var properties: [String: Any] = ["rate": terms.rate.description, "fixed_amount": terms.fixedAmount.description]
+            properties["free_units_per_events"] = terms.freeEvents
+            properties["free_units_per_total_aggregation"] = terms.freeTotal?.description
+            properties["per_transaction_min_amount"] = terms.minimumPerTransaction?.description
+            properties["per_transaction_max_amount"] = terms.maximumPerTransaction?.description
+            return properties
         }
-        guard let amount = ExactDecimal(text) else {
-            throw PricingError(field: field, reason: "\"\(text)\" is not a decimal number")
-        }
-        guard !amount.isNegative else { throw PricingError(field: field, reason: "must not be negative") }
-        return amount
-    }
-
-    /// A non-negative quantity written as a JSON number or a decimal string; nil when absent or null.
-    private static func quantity(_ object: [String: Any], _ key: String, path: String) throws(PricingError) -> ExactDecimal? {
-        let field = "\(path).\(key)"
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let quantity = exactQuantity(value) else {
-            throw PricingError(field: field, reason: "must be a number or a decimal string")
-        }
-        guard !quantity.isNegative else { throw PricingError(field: field, reason: "must not be negative") }
-        return quantity
-    }
-
-    /// The exact value of a string or number from `JSONSerialization`. Booleans are refused
-    /// (they bridge to NSNumber 0/1); integers are taken exactly; other numbers through Swift's
-    /// shortest round-trip text of the `Double`, which reproduces what was written for any
-    /// number of up to 15 significant digits. Beyond 2^53 a `Double` no longer holds every
-    /// integer, so such numbers are refused: write them as strings.
-    private static func exactQuantity(_ value: Any) -> ExactDecimal? {
-        if let text = value as? String { return ExactDecimal(text) }
-        if isBoolean(value) { return nil }
-        if let integer = value as? Int64 { return ExactDecimal(Int(integer)) }
-        if let integer = value as? Int { return ExactDecimal(integer) }
-        if let double = value as? Double, double.isFinite, double.magnitude < 9_007_199_254_740_992 {
-            return ExactDecimal("\(double)")
-        }
-        return nil
-    }
-
-    /// JSON `true`/`false`. Not `value is Bool`: NSNumber 0 and 1 pass that test too.
-    /// `JSONSerialization` makes booleans NSNumbers of C type `char`, which it never uses for
-    /// numbers.
-    private static func isBoolean(_ value: Any) -> Bool {
-        if type(of: value) == Bool.self { return true }
-        guard let number = value as? NSNumber else { return false }
-        return String(cString: number.objCType) == "c"
     }
 }

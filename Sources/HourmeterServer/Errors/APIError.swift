@@ -11,6 +11,8 @@ public enum APIError: Error, Sendable {
     case invalidEvents([EventIssue])
     case eventConflict(index: Int, attribute: String, source: String, id: String)
     case conflict(String)
+    /// A change to something that never changes once published (a plan version).
+    case immutable(String)
     case limitExceeded(limit: String, value: Int, detail: String)
     case unsupportedMediaType(String)
     case notAcceptable(String)
@@ -33,6 +35,7 @@ public enum APIError: Error, Sendable {
         case .invalidEvents: "invalid-events"
         case .eventConflict: "event-conflict"
         case .conflict: "conflict"
+        case .immutable: "immutable"
         case .limitExceeded: "limit-exceeded"
         case .unsupportedMediaType: "unsupported-media-type"
         case .notAcceptable: "not-acceptable"
@@ -47,7 +50,7 @@ public enum APIError: Error, Sendable {
         case .forbidden: .forbidden
         case .notFound: .notFound
         case .validation, .invalidEvents: .badRequest
-        case .eventConflict, .conflict: .conflict
+        case .eventConflict, .conflict, .immutable: .conflict
         case .limitExceeded: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
         case .notAcceptable: .notAcceptable
@@ -65,6 +68,7 @@ public enum APIError: Error, Sendable {
         case .invalidEvents: "Invalid events"
         case .eventConflict: "Event conflicts with a stored event"
         case .conflict: "Conflict"
+        case .immutable: "Published and immutable"
         case .limitExceeded: "Limit exceeded"
         case .unsupportedMediaType: "Unsupported media type"
         case .notAcceptable: "Not acceptable"
@@ -75,7 +79,7 @@ public enum APIError: Error, Sendable {
 
     var detail: String {
         switch self {
-        case .unauthorized(let detail), .forbidden(let detail), .notFound(let detail), .conflict(let detail),
+        case .unauthorized(let detail), .forbidden(let detail), .notFound(let detail), .conflict(let detail), .immutable(let detail),
              .unsupportedMediaType(let detail), .notAcceptable(let detail), .unavailable(let detail):
             detail
         case .validation(let detail, _): detail

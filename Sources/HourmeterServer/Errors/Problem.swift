@@ -72,6 +72,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             switch error {
             case .slugTaken(let slug): return Problem(.conflict("a meter with slug \(slug) already exists")).response()
             }
+        } catch let error as PricingError {
+            return Problem(.validation("invalid pricing document: \(error.field.isEmpty ? "" : error.field + ": ")\(error.reason); nothing was stored",
+                                       [.init(field: error.field, reason: error.reason)])).response()
+        } catch let error as PlanStoreError {
+            return Problem(Self.map(error)).response()
         } catch let error as HTTPError {
             let mapped: APIError = switch error.status {
             case .notFound: .notFound("no route for \(request.method) \(request.uri.path)")
@@ -94,6 +99,17 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return Problem(.internal).response()
+        }
+    }
+
+    static func map(_ error: PlanStoreError) -> APIError {
+        switch error {
+        case .keyTaken(let key): .conflict("a plan with key \(key) already exists")
+        case .noSuchPlan(let key): .notFound("no plan \(key)")
+        case .versionPublished(let plan, let number):
+            .immutable("version \(number) of plan \(plan) is published and never changes; publish a new version instead")
+        case .versionOutOfOrder(let plan, let requested, let next):
+            .conflict("plan \(plan) would publish version \(next) next, not \(requested)")
         }
     }
 

@@ -26,10 +26,12 @@ public struct AppRequestContext: RequestContext {
         return caller
     }
 
-    func requireWriter() throws -> Caller {
+    /// A maker or operator key: what may change meters, events, plans. `action` completes
+    /// the refusal ("a customer key cannot publish plans").
+    func requireWriter(_ action: String = "change meters or send events") throws -> Caller {
         let caller = try requireCaller()
         guard caller.role.canWriteUsage else {
-            throw APIError.forbidden("a \(caller.role.rawValue) key cannot change meters or send events; use a maker key")
+            throw APIError.forbidden("a \(caller.role.rawValue) key cannot \(action); use a maker key")
         }
         return caller
     }

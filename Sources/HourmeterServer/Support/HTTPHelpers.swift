@@ -30,6 +30,24 @@ enum HTTPHelpers {
         }
     }
 
+    /// Reads a JSON object body as `JSONSerialization` values, for documents that are
+    /// validated field by field with paths (plan versions, pricing previews).
+    static func jsonObject(from request: Request, limit: Int) async throws -> [String: Any] {
+        let buffer = try await body(of: request, limit: limit)
+        guard let value = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) else {
+            throw APIError.validation("the request body is not valid JSON", [])
+        }
+        guard let object = value as? [String: Any] else {
+            throw APIError.validation("the request body must be a JSON object", [])
+        }
+        return object
+    }
+
+    /// A response from `JSONSerialization` values (sorted keys, as every other answer).
+    static func json(object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        json(text: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), status: status)
+    }
+
     /// The `limit` of a listing: 1…`maximum` (limit `maxListLimit`), `defaultValue` when absent.
     static func listLimit(_ request: Request, maximum: Int, defaultValue: Int = 100) throws -> Int {
         guard let text = request.uri.queryParameters.get("limit") else { return min(defaultValue, maximum) }

@@ -100,6 +100,48 @@ enum Migrations {
         Migration(name: "0006_rollup_queue") { engine in
             engine == .postgres ? ["CREATE TABLE rollup_queue (seq BIGINT PRIMARY KEY)"] : []
         },
+        Migration(name: "0007_plans") { engine in
+            var statements = [
+                """
+                CREATE TABLE plans (
+                    tenant_id TEXT NOT NULL REFERENCES tenants(id), key TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+                    currency TEXT NOT NULL, billing_interval TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    PRIMARY KEY (tenant_id, key))
+                """,
+                """
+                CREATE TABLE plan_versions (
+                    tenant_id TEXT NOT NULL, plan_key TEXT NOT NULL, version INTEGER NOT NULL, document TEXT NOT NULL,
+                    sha256 TEXT NOT NULL, published_at BIGINT NOT NULL,
+                    PRIMARY KEY (tenant_id, plan_key, version),
+                    FOREIGN KEY (tenant_id, plan_key) REFERENCES plans (tenant_id, key))
+                """,
+            ]
+            // Published versions are immutable: the database itself refuses to change them.
+            if engine == .postgres {
+                statements += [
+                    """
+                    CREATE FUNCTION plan_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'published plan versions are immutable'; END $$
+                    """,
+                    """
+                    CREATE TRIGGER plan_versions_immutable BEFORE UPDATE OR DELETE ON plan_versions
+                    FOR EACH ROW EXECUTE FUNCTION plan_versions_immutable()
+                    """,
+                ]
+            } else {
+                statements += [
+                    """
+                    CREATE TRIGGER plan_versions_no_update BEFORE UPDATE ON plan_versions
+                    BEGIN SELECT RAISE(ABORT, 'published plan versions are immutable'); END
+                    """,
+                    """
+                    CREATE TRIGGER plan_versions_no_delete BEFORE DELETE ON plan_versions
+                    BEGIN SELECT RAISE(ABORT, 'published plan versions are immutable'); END
+                    """,
+                ]
+            }
+            return statements
+        },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
