@@ -61,7 +61,10 @@ public enum ChargeModel: Sendable, Equatable {
     public func rate(units: ExactDecimal) throws(DecimalError) -> RatedCharge {
         switch self {
         case .standard(let amount):
-            return try RatedCharge(steps: [.priced(kind: "unit", detail: .units, quantity: units, rate: amount)])
+            var steps: [DecompositionStep] = []
+            steps.reserveCapacity(2)  // + the line's rounding step
+            steps.append(try .priced(kind: "unit", detail: .units, quantity: units, rate: amount))
+            return try RatedCharge(steps: steps)
         case .graduated(let ranges):
             return try Self.rateGraduated(ranges: ranges, units: Self.nonNegative(units), percent: false)
         case .graduatedPercentage(let ranges):
@@ -95,7 +98,7 @@ public enum ChargeModel: Sendable, Equatable {
 
     private static func rateGraduated(ranges: [PriceRange], units: ExactDecimal, percent: Bool) throws(DecimalError) -> RatedCharge {
         var steps: [DecompositionStep] = []
-        steps.reserveCapacity(ranges.count * 2)
+        steps.reserveCapacity(ranges.count * 2 + 1)  // + the line's rounding step
         for index in ranges.indices {
             let lower = lowerBound(of: ranges, at: index)
             // Tier 1 is always entered; a later tier once usage goes above its lower bound.
@@ -115,16 +118,17 @@ public enum ChargeModel: Sendable, Equatable {
         guard !ranges.isEmpty else { return try RatedCharge(steps: []) }
         // The first tier whose upper bound holds the total; the last tier catches the rest.
         let index = ranges.firstIndex { range in range.toValue.map { units <= $0 } ?? true } ?? ranges.count - 1
-        var steps: [DecompositionStep] = [
-            try .priced(kind: "tier", detail: .tier(index: index, lower: lowerBound(of: ranges, at: index), upper: ranges[index].toValue, allUnits: true, percent: false),
-                        quantity: units, rate: ranges[index].perUnitAmount),
-        ]
+        var steps: [DecompositionStep] = []
+        steps.reserveCapacity(3)  // tier, flat, and the line's rounding step
+        steps.append(try .priced(kind: "tier", detail: .tier(index: index, lower: lowerBound(of: ranges, at: index), upper: ranges[index].toValue, allUnits: true, percent: false),
+                                 quantity: units, rate: ranges[index].perUnitAmount))
         if let flat = flatStep(ranges, at: index) { steps.append(flat) }
         return try RatedCharge(steps: steps)
     }
 
     private static func ratePackage(amount: ExactDecimal, packageSize: ExactDecimal, freeUnits: ExactDecimal, units: ExactDecimal) throws(DecimalError) -> RatedCharge {
         var steps: [DecompositionStep] = []
+        steps.reserveCapacity(3)  // free, packages, and the line's rounding step
         let free = freeUnits.isNegative ? ExactDecimal.zero : freeUnits
         if !free.isZero {
             let used = min(units, free)

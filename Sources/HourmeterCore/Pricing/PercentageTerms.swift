@@ -84,18 +84,15 @@ public struct PercentageTerms: Sendable, Equatable {
             }
         }
         var steps: [DecompositionStep] = []
+        steps.reserveCapacity(6)
         if hasFreePart {
-            var limits: [String] = []
-            if let freeEvents { limits.append("the first \(freeEvents) events") }
-            if let freeTotal { limits.append("the first \(freeTotal) of value") }
-            steps.append(DecompositionStep(kind: "free", description: "free: \(freeValue) of value in \(freeWholeEvents) whole events (\(limits.joined(separator: " or ")), whichever ends first)",
+            steps.append(DecompositionStep(kind: "free", detail: .percentageFree(freeEvents: freeEvents, freeTotal: freeTotal, wholeEvents: freeWholeEvents),
                                            quantity: freeValue, rate: .zero, amount: .zero))
         }
-        steps.append(try .priced(kind: "percentage", detail: .text("\(rate)% of \(billableTotal) billable value over \(payingEvents) events"),
+        steps.append(try .priced(kind: "percentage", detail: .percentageRate(percent: rate, events: payingEvents),
                                  quantity: billableTotal, rate: fraction))
         if !fixedAmount.isZero {
-            steps.append(try .priced(kind: "fixed", detail: .text("\(payingEvents) paying events at a fixed \(fixedAmount) each"),
-                                     quantity: ExactDecimal(payingEvents), rate: fixedAmount))
+            steps.append(try .priced(kind: "fixed", detail: .perEvent, quantity: ExactDecimal(payingEvents), rate: fixedAmount))
         }
         if let minimum = minimumPerTransaction, raised > 0 {
             steps.append(DecompositionStep(kind: "minimum", description: "\(raised) events raised to the per-transaction minimum of \(minimum)",

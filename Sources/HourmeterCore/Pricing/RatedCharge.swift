@@ -37,6 +37,12 @@ public struct DecompositionStep: Sendable, Equatable, Codable {
         case freeUnits(of: ExactDecimal)
         /// The line's one rounding, to the currency's minor unit.
         case rounding(Currency)
+        /// The free part of a percentage charge: value given free in `wholeEvents` events.
+        case percentageFree(freeEvents: Int?, freeTotal: ExactDecimal?, wholeEvents: Int)
+        /// `percent` % of the billable value of `events` paying events.
+        case percentageRate(percent: ExactDecimal, events: Int)
+        /// A fixed amount per paying event.
+        case perEvent
     }
 
     public init(kind: String, detail: Detail, quantity: ExactDecimal, rate: ExactDecimal, amount: ExactDecimal,
@@ -75,6 +81,15 @@ public struct DecompositionStep: Sendable, Equatable, Codable {
             return "\(quantity) packages of \(size) units at \(rate) each"
         case .freeUnits(let free):
             return "\(quantity) of \(free) free units"
+        case .percentageFree(let freeEvents, let freeTotal, let wholeEvents):
+            var limits: [String] = []
+            if let freeEvents { limits.append("the first \(freeEvents) events") }
+            if let freeTotal { limits.append("the first \(freeTotal) of value") }
+            return "free: \(quantity) of value in \(wholeEvents) whole events (\(limits.joined(separator: " or ")), whichever ends first)"
+        case .percentageRate(let percent, let events):
+            return "\(percent)% of \(quantity) billable value over \(events) events"
+        case .perEvent:
+            return "\(quantity) paying events at a fixed \(rate) each"
         case .rounding(let currency):
             return "\(quantity) rounded half-even to \(currency.minorUnits) decimal places (\(currency.code)), once for the line"
         }

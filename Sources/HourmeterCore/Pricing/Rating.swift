@@ -241,8 +241,7 @@ public enum Rating {
             } else {
                 try model.rate(units: weighed.priced)
             }
-            var steps = weighed.steps
-            steps.append(contentsOf: priced.steps)
+            var steps = weighed.steps.isEmpty ? priced.steps : weighed.steps + priced.steps
             var amount = priced.amount
             let adjustments = charge.adjustments
             if !adjustments.volumeDiscounts.isEmpty {
