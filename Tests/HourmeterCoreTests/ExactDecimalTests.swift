@@ -8,6 +8,16 @@ private func dec(_ text: String) -> ExactDecimal {
 }
 
 @Suite struct ExactDecimalTests {
+    @Test func fixedFractionDigitsForMoney() throws {
+        #expect(dec("1500").text(fractionDigits: 2) == "1500.00")
+        #expect(dec("0.5").text(fractionDigits: 2) == "0.50")
+        #expect(dec("-0.05").text(fractionDigits: 2) == "-0.05")
+        #expect(dec("0").text(fractionDigits: 3) == "0.000")
+        #expect(dec("12").text(fractionDigits: 0) == "12")
+        #expect(dec("1.005").text(fractionDigits: 2) == "1.005")  // more digits than asked: printed as is
+        #expect(Currency(code: "JPY")!.format(dec("2500")) == "2500")
+    }
+
     @Test func summingTenthsIsExact() throws {
         let tenth = dec("0.1")
         var sum = ExactDecimal.zero

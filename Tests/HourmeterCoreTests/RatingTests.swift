@@ -784,6 +784,18 @@ private let dynamicPlanJSON = """
         #expect(error?.field == example.field, "\(example.note): \(error.map { "\($0)" } ?? "accepted")")
     }
 
+    @Test func entitlementNumbersAreLimitsAndBooleansAreFlags() throws {
+        let version = try PlanVersion.parse(jsonValue("""
+            {"currency": "USD", "interval": "year",
+             "entitlements": {"one": 1, "zero": 0, "on": true, "off": false, "text": "25"}}
+            """))
+        #expect(version.entitlements == ["one": .limit(.one), "zero": .limit(.zero), "on": .flag(true), "off": .flag(false),
+                                         "text": .limit(ExactDecimal(25))])
+        #expect(version.entitlements["zero"]?.isEnabled == false)
+        #expect(version.entitlements["one"]?.isEnabled == true)
+        #expect(try PlanVersion.parse(version.document) == version)
+    }
+
     @Test func adjoiningTimeOfUseWindowsAreAccepted() throws {
         // Half-open windows: 08:00–12:00 and 12:00–16:00 on the same day do not overlap.
         let version = try PlanVersion.parse(jsonValue(Self.doc(charge: """
@@ -796,9 +808,9 @@ private let dynamicPlanJSON = """
 
     // MARK: round trip
 
-    @Test(arguments: [fullPlanJSON, dynamicPlanJSON])
-    func planVersionRoundTrips(_ json: String) throws {
-        let version = try PlanVersion.parse(jsonValue(json))
+    @Test(arguments: ["full plan", "dynamic plan"])
+    func planVersionRoundTrips(_ name: String) throws {
+        let version = try PlanVersion.parse(jsonValue(name == "full plan" ? fullPlanJSON : dynamicPlanJSON))
         let again = try PlanVersion.parse(version.document)
         #expect(again == version)
         let canonical = version.canonicalJSON()

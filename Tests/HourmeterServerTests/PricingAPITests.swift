@@ -100,7 +100,7 @@ private func createMeters(_ app: LiveFixture, key: String) async throws {
             let report = try await app.request(.get, "/api/v1/entitlements/check?plan_key=excavator-basic&feature=efficiency_report&version=1", key: key).json()
             #expect(report["enabled"] as? Bool == false && report["version"] as? Int == 1)
             let calls = try await app.request(.get, "/api/v1/entitlements/check?plan_key=excavator-basic&feature=api_calls_per_month", key: key).json()
-            #expect(calls["enabled"] as? Bool == true && calls["limit"] as? String == "10000")
+            #expect(calls["enabled"] as? Bool == true && calls["limit"] as? Int == 10000)
             let missing = try await app.request(.get, "/api/v1/entitlements/check?plan_key=excavator-basic&feature=remote_unlock", key: key).json()
             #expect(missing["enabled"] as? Bool == false && missing["reason"] is String)
             _ = try await app.request(.get, "/api/v1/entitlements/check?plan_key=nope&feature=x", key: key).problem(.notFound, "not-found")

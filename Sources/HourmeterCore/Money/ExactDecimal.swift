@@ -302,6 +302,17 @@ public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConverti
         return canonical.significand < 0 ? "-" + digits : digits
     }
 
+    /// Text with exactly `digits` fractional digits ("1500.00" for 2), for amounts already
+    /// rounded to a currency's minor unit; a value with more digits prints canonically.
+    public func text(fractionDigits digits: Int) -> String {
+        let canonical = normalized
+        guard canonical.scale < digits, let padded = canonical.significand(atScale: digits) else { return description }
+        var text = String(padded.magnitude)
+        if text.utf8.count <= digits { text = String(repeating: "0", count: digits - text.utf8.count + 1) + text }
+        text.insert(".", at: text.index(text.endIndex, offsetBy: -digits))
+        return padded < 0 ? "-" + text : text
+    }
+
     /// Parses exactly the JSON number grammar: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
     ///
     /// No `+` sign, no `.5`, no `01`, no `NaN`/`inf`, no spaces. The exponent is applied

@@ -34,6 +34,9 @@ public struct Currency: Sendable, Hashable, Codable, CustomStringConvertible {
         try amount.rounded(scale: minorUnits, .halfEven)
     }
 
+    /// An amount as invoices print it, with all the minor-unit digits ("1500.00", JPY "1500").
+    public func format(_ amount: ExactDecimal) -> String { amount.text(fractionDigits: minorUnits) }
+
     public var description: String { code }
 
     /// Encoded as the bare code ("USD"); the minor units are looked up again when decoding,

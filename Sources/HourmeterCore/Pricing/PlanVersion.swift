@@ -141,7 +141,8 @@ public struct PlanVersion: Sendable, Equatable {
             "entitlements": entitlements.mapValues { entitlement -> Any in
                 switch entitlement {
                 case .flag(let on): on
-                case .limit(let limit): limit.description
+                // A whole number, written as the JSON number plans use (`10000`).
+                case .limit(let limit): Int(exactly: limit.normalized.significand).map { $0 as Any } ?? limit.description
                 }
             },
             "sla_tiers": slaTiers.map { ["name": $0.name, "response_hours": $0.responseHours.description, "amount": $0.amount.description] },

@@ -73,7 +73,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .slugTaken(let slug): return Problem(.conflict("a meter with slug \(slug) already exists")).response()
             }
         } catch let error as PricingError {
-            return Problem(.validation("invalid pricing document: \(error.field.isEmpty ? "" : error.field + ": ")\(error.reason); nothing was stored",
+            return Problem(.validation("\(error.field.isEmpty ? "" : error.field + ": ")\(error.reason); nothing was changed",
                                        [.init(field: error.field, reason: error.reason)])).response()
         } catch let error as PlanStoreError {
             return Problem(Self.map(error)).response()

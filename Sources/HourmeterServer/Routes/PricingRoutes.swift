@@ -70,7 +70,7 @@ struct PricingRoutes {
             var answer: [String: Any] = ["plan_key": planKey, "version": published.number, "feature": feature,
                                          "enabled": entitlement?.isEnabled ?? false, "limit": NSNull()]
             switch entitlement {
-            case .limit(let limit): answer["limit"] = limit.description
+            case .limit(let limit): answer["limit"] = Int(exactly: limit.normalized.significand).map { $0 as Any } ?? limit.description
             case .flag: break
             case nil: answer["reason"] = "the plan version does not grant \(feature)"
             }
@@ -112,15 +112,16 @@ struct PricingRoutes {
         [
             "currency": statement.currency.code,
             "rounding": "half-even to \(statement.currency.minorUnits) decimal places, once per line",
-            "lines": statement.lines.map(lineObject),
-            "subtotal": statement.subtotal.description,
-            "total": statement.total.description,
+            "lines": statement.lines.map { lineObject($0, currency: statement.currency) },
+            "subtotal": statement.currency.format(statement.subtotal),
+            "total": statement.currency.format(statement.total),
         ]
     }
 
-    static func lineObject(_ line: RatedLine) -> [String: Any] {
+    /// A line; its amount is printed with the currency's minor units, the steps at full precision.
+    static func lineObject(_ line: RatedLine, currency: Currency) -> [String: Any] {
         var object: [String: Any] = [
-            "kind": line.kind.rawValue, "charge": line.charge, "amount": line.amount.description,
+            "kind": line.kind.rawValue, "charge": line.charge, "amount": currency.format(line.amount),
             "decomposition": line.decomposition.map(stepObject),
         ]
         object["meter"] = line.meter
