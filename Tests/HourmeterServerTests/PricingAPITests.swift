@@ -120,6 +120,30 @@ private func createMeters(_ app: LiveFixture, key: String) async throws {
         }
     }
 
+    @Test(arguments: postgresConfigured ? [false, true] : [false])
+    func concurrentPublishesGetDistinctVersions(postgres: Bool) async throws {
+        try await withLiveServer(postgres: postgres) { app in
+            let (_, key) = try await app.tenantWithKey("Maker")
+            try await createMeters(app, key: key)
+            #expect(try await app.request(.post, "/api/v1/plans", key: key, json: #"{"key":"p","version":\#(planDocument)}"#).status == .created)
+            let numbers = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for index in 0..<8 {
+                    let document = planDocument.replacingOccurrences(of: #""amount":"25.5""#, with: #""amount":"\#(26 + index)""#)
+                    group.addTask {
+                        let answer = try await app.request(.post, "/api/v1/plans/p/versions", key: key, json: document)
+                        #expect(answer.status == .created, "\(answer.text)")
+                        return try answer.json()["version"] as? Int
+                    }
+                }
+                return try await group.reduce(into: [Int?]()) { $0.append($1) }
+            }
+            #expect(Set(numbers.compactMap { $0 }) == Set(2...9))
+            let stored = try await app.request(.get, "/api/v1/plans/p/versions", key: key).jsonArray()
+            #expect(stored.map { $0["version"] as? Int } == Array(1...9))
+            #expect(Set(stored.compactMap { $0["sha256"] as? String }).count == 9)
+        }
+    }
+
     struct BadDocument: Sendable, CustomStringConvertible {
         let name: String
         let edit: @Sendable (String) -> String
