@@ -577,9 +577,9 @@ private let dynamicPlanJSON = """
                                                  slaTier: "gold"))
         let topUp = try #require(full.lines.last)
         #expect(topUp.kind == .minimumCommitment)
-        #expect(topUp.decomposition.map(\.kind) == ["commitment", "commitment"])
-        // 5000 committed, less 4430 charged.
-        #expect(topUp.decomposition.map(\.amount) == [dec("5000"), dec("-4430")])
+        #expect(topUp.decomposition.map(\.kind) == ["commitment", "commitment", "rounding"])
+        // 5000 committed, less 4430 charged, nothing to round.
+        #expect(topUp.decomposition.map(\.amount) == [dec("5000"), dec("-4430"), .zero])
         let run = try usageLine(full, "run_hours")
         // 627.5 rounds to 628: a rounding step of +0.5.
         #expect(run.decomposition.last?.kind == "rounding")
@@ -1049,7 +1049,8 @@ private let dynamicPlanJSON = """
                 }
                 charge["properties"] = properties
             }
-            if kind != 5, random.chance(3) {
+            // Volume discounts need an amount that grows with units: not volume (2), not percentage (5).
+            if kind != 5, kind != 2, random.chance(3) {
                 let first = random.decimal(below: 200, scale: random.int(2))
                 var discounts: [[String: Any]] = [["from_value": first.description, "percent": (1 + random.decimal(below: 99, scale: 0).significand).description]]
                 if random.chance(2) {
@@ -1195,5 +1196,62 @@ private let dynamicPlanJSON = """
             #expect(line.amount == expected, "\(code) \(amount)")
             #expect(line.amount == halfEvenReference(amount, digits: digits))
         }
+    }
+
+    // MARK: Review fixes
+
+    @Test func percentSurchargeRequestedTwiceAppliesTwice() throws {
+        let version = try singleChargeVersion("""
+            {"key": "k", "meter": "m", "model": "standard", "properties": {"amount": "1"},
+             "surcharges": [{"key": "rush", "percent": "10", "when": "on_request"}]}
+            """)
+        // 10 × 1 = 10; 10 % of 10 twice = 2; 12.
+        let line = try usageLine(Rating.rate(RatingRequest(version: version, usage: ["k": .total(dec("10"))],
+                                                           requestedSurcharges: ["k": ["rush", "rush"]])), "k")
+        #expect(line.amount == dec("12"))
+        #expect(try amountSum(line.decomposition) == line.amount)
+    }
+
+    @Test func prorationIsRoundedOnceFromTheExactFraction() throws {
+        let version = try PlanVersion.parse(jsonValue("""
+            {"currency": "USD", "interval": "month", "recurring_fees": [{"key": "fee", "amount": "1"}], "minimum_commitment": "100"}
+            """))
+        // 1 × 0.0149999999999999999999 is 0.0149…: 0.01, though cut at 18 places it would read 0.015 and round to 0.02.
+        let proration = try #require(Proration("149999999999999999999/10000000000000000000000"))
+        let statement = try Rating.rate(RatingRequest(version: version, usage: [:], proration: proration))
+        #expect(statement.lines[0].amount == dec("0.01"))
+        #expect(try amountSum(statement.lines[0].decomposition) == dec("0.01"))
+
+        // A third of a month: 100 / 3 = 33.333… → 33.33, shown with its proration and rounding steps.
+        let third = try Rating.rate(RatingRequest(version: version, usage: [:], proration: try #require(Proration("1/3"))))
+        // The fee: 1 / 3 = 0.333… → 0.33; the commitment tops up 33.33 − 0.33 = 33.00.
+        #expect(third.lines.map(\.amount) == [dec("0.33"), dec("33")])
+        let topUp = try #require(third.lines.last)
+        #expect(topUp.decomposition.map(\.kind) == ["commitment", "proration", "commitment", "rounding"])
+        #expect(try amountSum(topUp.decomposition) == dec("33"))
+        #expect(third.total == dec("33.33"))
+    }
+
+    @Test func reviewedBadInputNamesTheField() throws {
+        // Volume discounts on a volume price: crossing a tier can lower the whole amount.
+        #expect(pricingErrorOf {
+            _ = try singleChargeVersion(#"{"key": "k", "meter": "m", "model": "volume", "properties": {"volume_ranges": [{"from_value": 0, "to_value": 100, "per_unit_amount": "1"}, {"from_value": 100, "to_value": null, "per_unit_amount": "0.5"}]}, "volume_discounts": [{"from_value": 80, "percent": "10"}]}"#)
+        }?.field == "charges[0].volume_discounts")
+        // At most 100 ranges.
+        let ranges = (0..<101).map { index in
+            #"{"from_value": \#(index), "to_value": \#(index == 100 ? "null" : String(index + 1)), "per_unit_amount": "1"}"#
+        }.joined(separator: ",")
+        #expect(pricingErrorOf {
+            _ = try singleChargeVersion(#"{"key": "k", "meter": "m", "model": "graduated", "properties": {"graduated_ranges": [\#(ranges)]}}"#)
+        }?.field == "charges[0].properties.graduated_ranges")
+        // Control characters in names.
+        #expect(pricingErrorOf {
+            _ = try singleChargeVersion(#"{"key": "k", "name": "Run\u0000hours", "meter": "m", "model": "standard", "properties": {"amount": "1"}}"#)
+        }?.field == "charges[0].name")
+        // Usage in a state that is not a device state.
+        #expect(pricingErrorOf { _ = try ChargeUsage.parse(jsonValue(#"{"by_state": {"runing": "80"}}"#), path: "usage.k") }?.field
+                == "usage.k.by_state.runing")
+        #expect(pricingErrorOf { _ = try ChargeUsage.parse(jsonValue(#"{"events": [{"value": "1", "state": "turbo"}]}"#), path: "usage.k") }?.field
+                == "usage.k.events[0].state")
     }
 }

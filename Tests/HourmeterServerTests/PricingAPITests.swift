@@ -71,6 +71,10 @@ private func createMeters(_ app: LiveFixture, key: String) async throws {
             #expect(firstHash.count == 64)
             _ = try await app.request(.post, "/api/v1/plans", key: key, json: #"{"key":"excavator-basic","currency":"CNY","interval":"month"}"#)
                 .problem(.conflict, "conflict")
+            // A NUL in a name is refused on both engines (PostgreSQL text cannot hold it).
+            let nul = try await app.request(.post, "/api/v1/plans", key: key, json: #"{"key":"other","name":"a\u0000b","currency":"CNY","interval":"month"}"#)
+                .problem(.badRequest, "validation")
+            #expect((nul["errors"] as? [[String: Any]])?.first?["field"] as? String == "name")
 
             // A change publishes version 2; version 1 stays as it was.
             let changed = planDocument.replacingOccurrences(of: #""amount":"25.5""#, with: #""amount":"30""#)
@@ -257,6 +261,7 @@ private func createMeters(_ app: LiveFixture, key: String) async throws {
                 (#"{"plan_key":"missing"}"#, "plan_key"),
                 (#"{"usage":{}}"#, "plan"),
                 (#"{"plan":\#(planDocument),"discount":"5"}"#, "discount"),
+                (#"{"plan":\#(planDocument),"usage":{"run_hours":{"by_state":{"runing":"80"}}}}"#, "usage.run_hours.by_state.runing"),
             ]
             for (body, field) in cases {
                 let problem = try await app.request(.post, "/api/v1/pricing/preview", key: key, json: body).problem(.badRequest, "validation")

@@ -302,6 +302,11 @@ public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConverti
         return canonical.significand < 0 ? "-" + digits : digits
     }
 
+    /// `self` percent as a fraction (1.3 → 0.013), exactly: a shift of the decimal point.
+    public func percentAsFraction() throws(DecimalError) -> ExactDecimal {
+        try multiplied(by: ExactDecimal(unchecked: 1, scale: 2))
+    }
+
     /// Text with exactly `digits` fractional digits ("1500.00" for 2), for amounts already
     /// rounded to a currency's minor unit; a value with more digits prints canonically.
     public func text(fractionDigits digits: Int) -> String {

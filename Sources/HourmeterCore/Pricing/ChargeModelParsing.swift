@@ -59,6 +59,9 @@ extension ChargeModel {
     private static func ranges(_ properties: DocumentObject, _ key: String, priceKey: String) throws(PricingError) -> [PriceRange] {
         let field = properties.field(key)
         guard let elements = try properties.array(key) else { throw PricingError(field: field, reason: "is required") }
+        guard elements.count <= PlanVersion.Limits.ranges else {
+            throw PricingError(field: field, reason: "holds \(elements.count) ranges; at most \(PlanVersion.Limits.ranges) are allowed")
+        }
         var ranges: [PriceRange] = []
         ranges.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
@@ -69,7 +72,7 @@ extension ChargeModel {
             }
             var price = try object.amount(priceKey)
             if priceKey == "rate" {
-                do { price = try price.multiplied(by: ExactDecimal(significand: 1, scale: 2)) } catch {
+                do { price = try price.percentAsFraction() } catch {
                     throw PricingError(field: object.field(priceKey), reason: "has too many digits")
                 }
             }

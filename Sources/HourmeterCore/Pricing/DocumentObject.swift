@@ -6,6 +6,10 @@ public enum DocumentValues {
     public static func isKey(_ text: String) -> Bool { DocumentObject.isKey(text) }
     /// JSON `true`/`false` (not the numbers 0 and 1).
     public static func isBoolean(_ value: Any) -> Bool { DocumentObject.isBoolean(value) }
+    /// C0 controls (NUL included) and DEL: never meant in names, and PostgreSQL refuses NUL in text.
+    public static func hasControlCharacters(_ text: String) -> Bool {
+        text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+    }
 }
 
 /// A JSON object of a plan document (as `JSONSerialization` returns it) with its path in the
@@ -90,8 +94,11 @@ struct DocumentObject {
     /// A non-empty string; nil when absent or null.
     func string(_ key: String) throws(PricingError) -> String? {
         guard has(key), let value = values[key] else { return nil }
-        guard let text = value as? String, !text.isEmpty else {
-            throw PricingError(field: field(key), reason: "must be a non-empty string")
+        guard let text = value as? String, !text.isEmpty, text.utf8.count <= 2_000 else {
+            throw PricingError(field: field(key), reason: "must be a non-empty string of at most 2000 bytes")
+        }
+        guard !DocumentValues.hasControlCharacters(text) else {
+            throw PricingError(field: field(key), reason: "must not contain control characters")
         }
         return text
     }

@@ -36,7 +36,7 @@ public struct PercentageTerms: Sendable, Equatable {
 
     /// `rate` as a fraction (1.3 → 0.013), exact.
     var fraction: ExactDecimal {
-        get throws(DecimalError) { try rate.multiplied(by: ExactDecimal(significand: 1, scale: 2)) }
+        get throws(DecimalError) { try rate.percentAsFraction() }
     }
 
     /// Rates the events in order. The steps are totals over all events (free, percentage,

@@ -125,9 +125,16 @@ extension PlanVersion {
         adjustments.timeOfUse = try elements(object, "time_of_use", limit: Limits.timeOfUseWindows, parse: timeOfUseWindow)
         try requireNoOverlap(adjustments.timeOfUse, field: object.field("time_of_use"))
         adjustments.volumeDiscounts = try elements(object, "volume_discounts", limit: Limits.volumeDiscounts, parse: volumeDiscount)
-        if !adjustments.volumeDiscounts.isEmpty, case .percentage = model {
-            throw PricingError(field: object.field("volume_discounts"),
-                               reason: "applies to models priced by quantity; a percentage charge has no unit price to discount")
+        // A discount takes its percentage off what the units past a threshold add to the line,
+        // which needs an amount that grows with the units: not so for a percentage of each
+        // event, nor for a volume price (crossing a tier can lower the whole amount).
+        if !adjustments.volumeDiscounts.isEmpty {
+            switch model {
+            case .percentage, .volume:
+                throw PricingError(field: object.field("volume_discounts"),
+                                   reason: "applies to standard, graduated, package and graduated_percentage charges, not \(model.name)")
+            default: break
+            }
         }
         for index in adjustments.volumeDiscounts.indices.dropFirst()
         where adjustments.volumeDiscounts[index].fromValue <= adjustments.volumeDiscounts[index - 1].fromValue {

@@ -59,12 +59,19 @@ public struct Proration: Sendable, Equatable, CustomStringConvertible {
 
     public var isFull: Bool { numerator == denominator }
 
-    /// `amount × numerator / denominator`, exact when the denominator divides it, otherwise
-    /// to 18 decimal places (day counts never make a tie at the currency's digits out of that).
+    /// `amount × numerator / denominator` for showing in a decomposition: exact when the
+    /// quotient ends within 18 decimal places, otherwise cut there. The line's amount never
+    /// comes from this value (see `rounded`), so a cut can never make a false tie.
     func apply(to amount: ExactDecimal) throws(DecimalError) -> ExactDecimal {
         let scaled = try amount.multiplied(by: numerator)
         if denominator == .one { return scaled }
         return try scaled.divided(by: denominator, scale: 18).normalized
+    }
+
+    /// `amount × numerator / denominator` rounded half-even to `scale` digits in one step from
+    /// the exact fraction: the one rounding of a prorated line.
+    func rounded(_ amount: ExactDecimal, scale: Int) throws(DecimalError) -> ExactDecimal {
+        try amount.multiplied(by: numerator).divided(by: denominator, scale: scale)
     }
 
     public var description: String { denominator == .one ? "\(numerator)" : "\(numerator)/\(denominator)" }
@@ -178,17 +185,16 @@ public enum Rating {
             for line in lines { subtotal = try subtotal.adding(line.amount) }
             var total = subtotal
             if let minimum = version.minimumCommitment {
-                let committed = try currency.round(request.proration.apply(to: minimum))
+                // The subtotal is already in whole minor units, so rounding (commitment − subtotal)
+                // once is rounding the prorated commitment once.
+                let committed = try request.proration.rounded(minimum, scale: currency.minorUnits)
                 if subtotal < committed {
-                    let proration = request.proration.isFull ? "" : " prorated \(request.proration)"
-                    let steps = [
-                        DecompositionStep(kind: "commitment", description: "minimum commitment of \(minimum) per \(version.interval.rawValue)\(proration), rounded",
-                                          quantity: .one, rate: committed, amount: committed),
-                        DecompositionStep(kind: "commitment", description: "less the period's charges", quantity: .one,
-                                          rate: subtotal.negated(), amount: subtotal.negated()),
-                    ]
-                    let topUp = try committed.subtracting(subtotal)
-                    lines.append(RatedLine(kind: .minimumCommitment, charge: "minimum_commitment", amount: topUp, decomposition: steps))
+                    var line = try prorated(kind: .minimumCommitment, key: "minimum_commitment", stepKind: "commitment",
+                                            label: "minimum commitment of \(minimum) per \(version.interval.rawValue)", amount: minimum,
+                                            proration: request.proration, currency: currency, finishing: false)
+                    line.decomposition.append(DecompositionStep(kind: "commitment", description: "less the period's charges", quantity: .one,
+                                                                rate: subtotal.negated(), amount: subtotal.negated()))
+                    lines.append(try finish(line, currency: currency, rounded: committed.subtracting(subtotal)))
                     total = committed
                 }
             }
@@ -200,26 +206,31 @@ public enum Rating {
         PricingError(field: field, reason: "the amount exceeds the 38 significant digits an exact decimal holds")
     }
 
-    /// A fee-like line: the amount, its proration, its rounding.
+    /// A fee-like line: the amount, its proration, its rounding (unless `finishing` is false,
+    /// for a caller that adds steps before finishing it).
     private static func prorated(kind: RatedLine.Kind, key: String, stepKind: String, label: String, amount: ExactDecimal,
-                                 proration: Proration, currency: Currency) throws(DecimalError) -> RatedLine {
+                                 proration: Proration, currency: Currency, finishing: Bool = true) throws(DecimalError) -> RatedLine {
         var steps = [DecompositionStep(kind: stepKind, description: label, quantity: .one, rate: amount, amount: amount)]
-        var value = amount
         if !proration.isFull {
-            value = try proration.apply(to: amount)
+            let value = try proration.apply(to: amount)
             let change = try value.subtracting(amount)
             steps.append(DecompositionStep(kind: "proration", description: "prorated to \(proration) of the period: \(amount) becomes \(value)",
                                            quantity: .one, rate: change, amount: change))
         }
-        return try finish(RatedLine(kind: kind, charge: key, amount: value, decomposition: steps), currency: currency)
+        let line = RatedLine(kind: kind, charge: key, amount: .zero, decomposition: steps)
+        guard finishing else { return line }
+        return try finish(line, currency: currency, rounded: proration.rounded(amount, scale: currency.minorUnits))
     }
 
-    /// Appends the rounding step and sets the line's amount to the rounded sum of its steps.
-    private static func finish(_ line: RatedLine, currency: Currency) throws(DecimalError) -> RatedLine {
+    /// Appends the rounding step and sets the line's amount to the rounded sum of its steps,
+    /// or to `rounded` when the caller rounded the exact value itself (a proration whose
+    /// quotient the steps show cut at 18 places).
+    private static func finish(_ line: RatedLine, currency: Currency, rounded exact: ExactDecimal? = nil) throws(DecimalError) -> RatedLine {
         var line = line
         var unrounded = ExactDecimal.zero
         for step in line.decomposition { unrounded = try unrounded.adding(step.amount) }
-        let rounded = try currency.round(unrounded)
+        let rounded: ExactDecimal
+        if let exact { rounded = exact } else { rounded = try currency.round(unrounded) }
         line.decomposition.append(DecompositionStep(kind: "rounding", detail: .rounding(currency), quantity: unrounded, rate: .one,
                                                     amount: try rounded.subtracting(unrounded)))
         line.amount = rounded
@@ -364,7 +375,7 @@ public enum Rating {
             let upperAmount = top == units ? amount : try model.rate(units: top).amount
             let share = try upperAmount.subtracting(model.rate(units: discount.fromValue).amount)
             guard share > .zero else { continue }
-            let fraction = try discount.percent.multiplied(by: ExactDecimal(significand: 1, scale: 2)).negated()
+            let fraction = try discount.percent.percentAsFraction().negated()
             let range = next.map { "above \(discount.fromValue) up to \($0)" } ?? "above \(discount.fromValue)"
             steps.append(try .priced(kind: "volume_discount", detail: .text("\(discount.percent)% off the \(share) charged for units \(range)"),
                                      quantity: share, rate: fraction))
@@ -383,8 +394,10 @@ public enum Rating {
             case .amount(let amount):
                 steps.append(try .priced(kind: "surcharge", detail: .text("\(name): \(times) × \(amount)"), quantity: ExactDecimal(times), rate: amount))
             case .percent(let percent):
-                let fraction = try percent.multiplied(by: ExactDecimal(significand: 1, scale: 2))
-                steps.append(try .priced(kind: "surcharge", detail: .text("\(name): \(percent)% of \(base)"), quantity: base, rate: fraction))
+                // Requested twice, a percentage applies twice, like a fixed amount.
+                let fraction = try percent.percentAsFraction().multiplied(by: ExactDecimal(times))
+                let label = times == 1 ? "\(percent)%" : "\(times) × \(percent)%"
+                steps.append(try .priced(kind: "surcharge", detail: .text("\(name): \(label) of \(base)"), quantity: base, rate: fraction))
             }
         }
         return steps

@@ -37,6 +37,9 @@ extension ChargeUsage {
             guard let states = try object.object("by_state") else { return (.none, surcharges) }
             var result: [String: ExactDecimal] = [:]
             for key in states.values.keys.sorted() {
+                guard DeviceState.known.contains(key) else {
+                    throw PricingError(field: states.field(key), reason: "\"\(key)\" is not a device state; expected one of \(DeviceState.known.joined(separator: ", "))")
+                }
                 guard let quantity = try states.quantity(key) else {
                     throw PricingError(field: states.field(key), reason: "must be a number or a decimal string")
                 }
@@ -78,7 +81,11 @@ extension ChargeUsage {
                 }
                 start = micros
             }
-            slices.append(UsageSlice(quantity: quantity, state: try item.string("state"), startMicros: start))
+            let state = try item.string("state")
+            if let state, !DeviceState.known.contains(state) {
+                throw PricingError(field: item.field("state"), reason: "\"\(state)\" is not a device state; expected one of \(DeviceState.known.joined(separator: ", "))")
+            }
+            slices.append(UsageSlice(quantity: quantity, state: state, startMicros: start))
         }
         return slices
     }

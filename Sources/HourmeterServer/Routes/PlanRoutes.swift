@@ -52,7 +52,7 @@ struct PlanRoutes {
             // An optional "version" names the number the client means to publish, so a stale
             // editor that tries to publish over an existing number is told it is immutable.
             var expected: Int?
-            if let number = body.removeValue(forKey: "version") {
+            if let number = body.removeValue(forKey: "version"), !(number is NSNull) {
                 guard let value = number as? Int, !DocumentValues.isBoolean(number), value >= 1 else {
                     throw APIError.validation("invalid version", [.init(field: "version", reason: "a version number ≥ 1")])
                 }
@@ -98,7 +98,7 @@ struct PlanRoutes {
     /// Every charge's meter must exist in the tenant: a plan that prices a meter nobody
     /// records would bill zero forever without saying why.
     func requireMeters(of version: PlanVersion, tenantID: String, prefix: String) async throws {
-        let slugs = Set(try await store.meters.meters(tenantID: tenantID).map(\.definition.slug))
+        let slugs = try await store.meters.meterSlugs(tenantID: tenantID)
         for (index, charge) in version.charges.enumerated() where !slugs.contains(charge.meter) {
             let path = prefix.isEmpty ? "charges[\(index)].meter" : "\(prefix).charges[\(index)].meter"
             throw PricingError(field: path, reason: "no meter \"\(charge.meter)\" in this tenant; create it first")
@@ -134,8 +134,8 @@ struct PlanRoutes {
                 if required { throw PricingError(field: field, reason: "is required") }
                 return nil
             }
-            guard let string = value as? String, !string.isEmpty, string.utf8.count <= max else {
-                throw PricingError(field: field, reason: "must be a string of 1–\(max) bytes")
+            guard let string = value as? String, !string.isEmpty, string.utf8.count <= max, !DocumentValues.hasControlCharacters(string) else {
+                throw PricingError(field: field, reason: "must be a string of 1–\(max) bytes without control characters")
             }
             return string
         }

@@ -26,7 +26,7 @@ struct PricingRoutes {
                     if !parsed.surcharges.isEmpty { request.requestedSurcharges[key] = parsed.surcharges }
                 }
             }
-            if let text = body["proration"] {
+            if let text = body["proration"], !(text is NSNull) {
                 guard let value = text as? String, let proration = Proration(value) else {
                     throw PricingError(field: "proration", reason: "a fraction of the period from 0 to 1 as a string: \"10/30\" or \"0.5\"")
                 }
@@ -83,7 +83,7 @@ struct PricingRoutes {
     func planVersion(_ body: [String: Any], tenantID: String) async throws -> (PlanVersion, [String: Any]) {
         switch (body["plan"], body["plan_key"]) {
         case (let inline?, nil):
-            guard body["version"] == nil else { throw PricingError(field: "version", reason: "goes with plan_key, not an inline plan") }
+            guard body["version"] == nil || body["version"] is NSNull else { throw PricingError(field: "version", reason: "goes with plan_key, not an inline plan") }
             do { return (try PlanVersion.parse(inline), [:]) } catch {
                 throw PricingError(field: error.field.isEmpty ? "plan" : "plan.\(error.field)", reason: error.reason)
             }

@@ -23,6 +23,9 @@ public protocol MeterStore: Sendable {
     func createMeter(tenantID: String, definition: MeterDefinition, nowMicros: Int64) async throws -> Meter
     func meter(tenantID: String, slug: String) async throws -> Meter?
     func meters(tenantID: String) async throws -> [Meter]
+    /// The slugs of the tenant's meters, without folding pending rollups first (for checks
+    /// that only need to know a meter exists).
+    func meterSlugs(tenantID: String) async throws -> Set<String>
     /// Deletes the meter and its rollups (raw events stay). False when there is no such meter.
     func deleteMeter(tenantID: String, slug: String) async throws -> Bool
 }
@@ -68,6 +71,12 @@ extension SQLUsageStore: MeterStore {
         try await foldPendingRollups()
         return try await backend.read { db in
             try await db.raw("SELECT * FROM meters WHERE tenant_id = \(bind: tenantID) ORDER BY slug").all().map(Self.meter)
+        }
+    }
+
+    public func meterSlugs(tenantID: String) async throws -> Set<String> {
+        try await backend.read { db in
+            Set(try await db.raw("SELECT slug FROM meters WHERE tenant_id = \(bind: tenantID)").all().map { try $0.decode(column: "slug", as: String.self) })
         }
     }
 
