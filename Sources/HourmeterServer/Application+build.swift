@@ -18,6 +18,9 @@ public func buildRouter(store: Store, configuration: ServerConfiguration, metric
     QueryRoutes(store: store, configuration: configuration, meters: meterRoutes).register(on: api)
     PlanRoutes(store: store, configuration: configuration).register(on: api)
     PricingRoutes(store: store, configuration: configuration).register(on: api)
+    CustomerRoutes(store: store, configuration: configuration).register(on: api)
+    SubscriptionRoutes(store: store, configuration: configuration).register(on: api)
+    InvoiceRoutes(store: store, configuration: configuration).register(on: api)
     return router
 }
 

@@ -6,6 +6,10 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var limits = Limits()
+    /// `billingGraceSeconds`: how long a closed period's draft invoice stays open for late events.
+    public var billingGraceSeconds: Int64 = 86_400
+    /// `billingIntervalSeconds`: how often `serve` runs the billing cycle (0: never; use `POST /api/v1/billing/run`).
+    public var billingIntervalSeconds: Int64 = 60
     /// The clock, in µs since the epoch. Injected so tests can stand it still.
     public var nowMicros: @Sendable () -> Int64 = ServerConfiguration.systemClock
 

@@ -10,6 +10,9 @@ public final class Store: Sendable {
     public let backend: any SQLBackend
     public let tenants: any TenantStore
     public let plans: any PlanStore
+    public let customers: any CustomerStore
+    public let subscriptions: any SubscriptionStore
+    public let billing: any BillingStore
     public let usage: SQLUsageStore
     public var meters: any MeterStore { usage }
     public var events: any EventStore { usage }
@@ -19,6 +22,9 @@ public final class Store: Sendable {
         self.backend = backend
         self.tenants = SQLTenantStore(backend: backend)
         self.plans = SQLPlanStore(backend: backend)
+        self.customers = SQLCustomerStore(backend: backend)
+        self.subscriptions = SQLSubscriptionStore(backend: backend)
+        self.billing = SQLBillingStore(backend: backend)
         self.usage = usage
     }
 

@@ -15,6 +15,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How far an event time may be ahead of the clock, seconds (env HOURMETER_MAX_EVENT_FUTURE_SECONDS, default 300).") var maxEventFutureSeconds: Int?
     @Option(help: "Most windows per meter query (env HOURMETER_MAX_QUERY_WINDOWS, default 50000).") var maxQueryWindows: Int?
     @Option(help: "Largest page of a listing (env HOURMETER_MAX_LIST_LIMIT, default 1000).") var maxListLimit: Int?
+    @Option(help: "Seconds a closed period's draft invoice stays open for late events (env HOURMETER_BILLING_GRACE_SECONDS, default 86400).") var billingGraceSeconds: Int?
+    @Option(help: "Seconds between billing cycles, 0 for none (env HOURMETER_BILLING_INTERVAL_SECONDS, default 60).") var billingIntervalSeconds: Int?
 
     func serverConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -31,6 +33,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--\(name) must be at least 1")
         }
         configuration.limits = limits
+        configuration.billingGraceSeconds = Int64(try billingGraceSeconds ?? Environment.int("HOURMETER_BILLING_GRACE_SECONDS") ?? Int(configuration.billingGraceSeconds))
+        configuration.billingIntervalSeconds = Int64(try billingIntervalSeconds ?? Environment.int("HOURMETER_BILLING_INTERVAL_SECONDS") ?? Int(configuration.billingIntervalSeconds))
+        guard configuration.billingGraceSeconds >= 0, configuration.billingIntervalSeconds >= 0 else {
+            throw ValidationError("--billing-grace-seconds and --billing-interval-seconds must not be negative")
+        }
         return configuration
     }
 
@@ -43,8 +50,28 @@ struct Serve: AsyncParsableCommand {
             let app = buildApplication(store: store, configuration: configuration, logger: logger)
             logger.info("serving on http://\(configuration.host):\(configuration.port)")
             // Stops on SIGTERM/SIGINT: no new connections, in-flight requests finish; the store
-            // then drains its ingest queue and closes.
-            try await app.runService()
+            // then drains its ingest queue and closes. The billing cycle runs beside the server
+            // and is cancelled when it stops (a run in progress is one transaction per invoice).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.runService() }
+                if configuration.billingIntervalSeconds > 0 {
+                    group.addTask {
+                        let billing = BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds)
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(configuration.billingIntervalSeconds))
+                            guard !Task.isCancelled else { break }
+                            for tenantID in (try? await store.subscriptions.tenantsWithSubscriptions()) ?? [] {
+                                do { _ = try await billing.run(tenantID: tenantID, atMicros: configuration.nowMicros()) } catch {
+                                    logger.error("billing run failed", metadata: ["tenant": "\(tenantID)", "error": "\(error)"])
+                                }
+                            }
+                        }
+                    }
+                }
+                // The server returning (a signal) ends the billing loop too.
+                try await group.next()
+                group.cancelAll()
+            }
         }
         logger.info("stopped")
     }

@@ -121,10 +121,7 @@ public struct PlanVersion: Sendable, Equatable {
 
     /// Lower-case hex SHA-256 of `canonicalJSON()`.
     public var sha256: String {
-        SHA256.hash(data: canonicalJSON()).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        SHA256.hash(data: canonicalJSON()).hexString
     }
 
     /// The document as JSON-ready values (parsing it gives this version back).

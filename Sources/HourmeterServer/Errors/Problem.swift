@@ -77,6 +77,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                                        [.init(field: error.field, reason: error.reason)])).response()
         } catch let error as PlanStoreError {
             return Problem(Self.map(error)).response()
+        } catch let error as CustomerStoreError {
+            return Problem(Self.map(error)).response()
+        } catch let error as SubscriptionStoreError {
+            switch error {
+            case .alreadySigned(let signer): return Problem(.conflict("the contract already carries the \(signer)'s signature; a signed contract never changes")).response()
+            }
+        } catch let error as BillingStoreError {
+            return Problem(Self.map(error)).response()
         } catch let error as HTTPError {
             let mapped: APIError = switch error.status {
             case .notFound: .notFound("no route for \(request.method) \(request.uri.path)")
@@ -110,6 +118,29 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             .immutable("version \(number) of plan \(plan) is published and never changes; publish a new version instead")
         case .versionOutOfOrder(let plan, let requested, let next):
             .conflict("plan \(plan) would publish version \(next) next, not \(requested)")
+        }
+    }
+
+    static func map(_ error: CustomerStoreError) -> APIError {
+        switch error {
+        case .serialTaken(let serial): .conflict("a device with serial \(serial) is already registered")
+        case .keyRegistered: .conflict("this public key is already registered")
+        case .inUse(let what): .conflict("\(what) is in use")
+        }
+    }
+
+    static func map(_ error: BillingStoreError) -> APIError {
+        switch error {
+        case .noSuchInvoice(let id): .notFound("no invoice \(id)")
+        case .transition(let transition):
+            switch transition {
+            case .overpayment, .nonPositiveAmount, .creditExceedsRemaining:
+                .validation("\(transition); nothing was changed", [.init(field: "amount", reason: transition.description)])
+            default: .conflict("\(transition); nothing was changed")
+            }
+        case .currencyMismatch(let expected, let got):
+            .validation("the invoice is in \(expected), not \(got); nothing was changed", [.init(field: "currency", reason: "must be \(expected)")])
+        case .ledger(let ledger): .validation("\(ledger); nothing was changed", [])
         }
     }
 

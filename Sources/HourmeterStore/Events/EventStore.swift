@@ -64,6 +64,10 @@ public protocol EventStore: Sendable {
     func events(tenantID: String, filter: EventFilter) async throws -> [ListedEvent]
     /// Usage of a meter by window, read from the rollups.
     func usage(meter: Meter, query: UsageQuery) async throws -> [UsageRow]
+    /// Each event of the meter's type from `subjects` in `[from, to)` with its value and
+    /// `state` group, in time order, read from the raw log: for charges that price every event
+    /// (a percentage with a fixed fee per transaction). At most `limit`; more throws.
+    func meterEvents(meter: Meter, subjects: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [UsageSlice]
     /// Start (seconds) of the earliest hour with usage of this meter, if any.
     func firstUsageHour(meter: Meter) async throws -> Int64?
 }

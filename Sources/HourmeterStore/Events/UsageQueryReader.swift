@@ -192,6 +192,36 @@ extension SQLUsageStore {
     /// Batches one listing may scan before it answers with what it found.
     public static let maxBatchesScannedPerListing = 2_000
 
+    public func meterEvents(meter: Meter, subjects: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [UsageSlice] {
+        let wanted = Set(subjects)
+        let definition = meter.definition
+        let statePath = definition.groupBy.first { $0.name == "state" }?.path
+        var found: [(time: Int64, seq: Int, slice: UsageSlice)] = []
+        var after: Int64 = -1
+        while true {
+            let cursor = after
+            let rows = try await backend.read { db in
+                try await db.raw("""
+                    SELECT seq, body FROM event_batches WHERE tenant_id = \(bind: meter.tenantID) AND seq > \(bind: cursor)
+                    AND max_time >= \(bind: fromMicros) AND min_time < \(bind: toMicros) ORDER BY seq LIMIT 200
+                    """).all()
+            }
+            if rows.isEmpty { break }
+            for row in rows {
+                after = try row.decode(column: "seq", as: Int64.self)
+                for event in try EventLogCodec.decode(try row.decode(column: "body", as: ByteBuffer.self))
+                where event.type == definition.eventType && wanted.contains(event.subject) && event.timeMicros >= fromMicros && event.timeMicros < toMicros {
+                    guard let path = definition.valueProperty, let data = event.data,
+                          let value = RollupBuilder.numericValue(path.evaluate(in: data)) else { continue }
+                    let state = statePath.flatMap { statePath in RollupBuilder.scalarText(statePath.evaluate(in: data)) }
+                    found.append((event.timeMicros, found.count, UsageSlice(quantity: value, state: state, startMicros: event.timeMicros)))
+                    if found.count > limit { throw StoreError.invalidLocation("more than \(limit) events of meter \(definition.slug) in one period") }
+                }
+            }
+        }
+        return found.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.map(\.slice)
+    }
+
     public func events(tenantID: String, filter: EventFilter) async throws -> [ListedEvent] {
         var result: [ListedEvent] = []
         var before = Int64.max

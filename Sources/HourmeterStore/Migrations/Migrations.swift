@@ -142,6 +142,95 @@ enum Migrations {
             }
             return statements
         },
+        Migration(name: "0008_customers_devices_contracts") { _ in [
+            """
+            CREATE TABLE customers (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL, currency TEXT NOT NULL,
+                time_zone TEXT NOT NULL, billing_email TEXT, tax_id TEXT, address TEXT, created_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX customers_tenant ON customers (tenant_id, id)",
+            """
+            CREATE TABLE device_models (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL, category TEXT NOT NULL,
+                machine_group TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE devices (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), serial TEXT NOT NULL,
+                model_id TEXT NOT NULL REFERENCES device_models(id), customer_id TEXT REFERENCES customers(id),
+                commissioned_at BIGINT, status TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (tenant_id, serial))
+            """,
+            """
+            CREATE TABLE signing_keys (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), owner TEXT NOT NULL,
+                customer_id TEXT REFERENCES customers(id), public_key TEXT NOT NULL, created_at BIGINT NOT NULL,
+                UNIQUE (tenant_id, public_key))
+            """,
+            """
+            CREATE TABLE subscriptions (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), customer_id TEXT NOT NULL REFERENCES customers(id),
+                plan_key TEXT NOT NULL, plan_version INTEGER NOT NULL, devices TEXT NOT NULL, start_at BIGINT NOT NULL,
+                anchor_at BIGINT NOT NULL, time_zone TEXT NOT NULL, trial_days INTEGER NOT NULL, sla_tier TEXT,
+                ends_at BIGINT, contract_id TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX subscriptions_tenant ON subscriptions (tenant_id, id)",
+            """
+            CREATE TABLE contracts (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), subscription_id TEXT NOT NULL,
+                sha256 TEXT NOT NULL, document TEXT NOT NULL, replaces TEXT, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE contract_signatures (
+                contract_id TEXT NOT NULL REFERENCES contracts(id), signer TEXT NOT NULL, key_id TEXT NOT NULL REFERENCES signing_keys(id),
+                signature TEXT NOT NULL, signed_at BIGINT NOT NULL, PRIMARY KEY (contract_id, signer))
+            """,
+        ] },
+        Migration(name: "0009_invoices_and_ledger") { engine in
+            var statements = [
+                """
+                CREATE TABLE invoices (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), subscription_id TEXT NOT NULL,
+                    customer_id TEXT NOT NULL, period_start BIGINT NOT NULL, period_end BIGINT NOT NULL, currency TEXT NOT NULL,
+                    status TEXT NOT NULL, number TEXT, total TEXT NOT NULL, paid TEXT NOT NULL, credited TEXT NOT NULL,
+                    lines TEXT NOT NULL, evidence TEXT NOT NULL, contract_sha256 TEXT NOT NULL, grace_until BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, finalized_at BIGINT,
+                    UNIQUE (subscription_id, period_start), UNIQUE (tenant_id, number))
+                """,
+                "CREATE INDEX invoices_tenant ON invoices (tenant_id, status, grace_until)",
+                "CREATE TABLE invoice_numbers (tenant_id TEXT PRIMARY KEY, last_number BIGINT NOT NULL)",
+                """
+                CREATE TABLE invoice_events (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, invoice_id TEXT NOT NULL REFERENCES invoices(id), kind TEXT NOT NULL,
+                    amount TEXT NOT NULL, currency TEXT NOT NULL, reason TEXT, at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX invoice_events_invoice ON invoice_events (invoice_id)",
+                """
+                CREATE TABLE ledger_entries (
+                    tenant_id TEXT NOT NULL, sequence BIGINT NOT NULL, kind TEXT NOT NULL, reference TEXT NOT NULL,
+                    postings TEXT NOT NULL, at BIGINT NOT NULL, previous_hash TEXT NOT NULL, hash TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, sequence))
+                """,
+            ]
+            // The ledger is append-only: the database refuses to change or remove an entry.
+            if engine == .postgres {
+                statements += [
+                    """
+                    CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$
+                    """,
+                    """
+                    CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+                    FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only()
+                    """,
+                ]
+            } else {
+                statements += [
+                    "CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END",
+                    "CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END",
+                ]
+            }
+            return statements
+        },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two

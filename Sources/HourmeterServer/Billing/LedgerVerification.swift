@@ -1,0 +1,89 @@
+import Foundation
+import HourmeterCore
+import HourmeterStore
+
+/// `hourmeter ledger verify`: walks every tenant's hash chain, checks each entry balances,
+/// and recomputes every finalized invoice from its stored evidence under the terms of the
+/// contract it names. The first discrepancy is reported; nothing is changed.
+public struct LedgerVerification: Sendable {
+    let store: Store
+
+    public init(store: Store) { self.store = store }
+
+    public struct Report: Sendable, Equatable {
+        public var entries = 0
+        public var invoices = 0
+        /// The first problem found, or nil when everything holds.
+        public var discrepancy: String?
+    }
+
+    /// Checks `tenants`, or every tenant with a ledger or subscriptions when nil.
+    public func run(tenants only: [String]? = nil) async throws -> Report {
+        var report = Report()
+        var tenants = Set(try await store.billing.tenantsWithLedger())
+        tenants.formUnion(try await store.subscriptions.tenantsWithSubscriptions())
+        if let only { tenants = Set(only) }
+        for tenantID in tenants.sorted() {
+            let entries = try await store.billing.ledger(tenantID: tenantID)
+            report.entries += entries.count
+            if let problem = LedgerChain.firstDiscrepancy(entries) {
+                report.discrepancy = "tenant \(tenantID): \(problem)"
+                return report
+            }
+            let finalizedTotals = Dictionary(entries.filter { $0.kind == "invoice.finalized" }.map { entry in
+                (entry.reference, entry.postings.first { $0.account == LedgerAccount.receivable.rawValue }?.amount ?? .zero)
+            }, uniquingKeysWith: { first, _ in first })
+            var after: String?
+            while true {
+                let page = try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 500, after: after)
+                for invoice in page where invoice.state.status != .draft {
+                    report.invoices += 1
+                    if let problem = try await check(invoice, tenantID: tenantID, postedTotal: finalizedTotals[invoice.id]) {
+                        report.discrepancy = "tenant \(tenantID), invoice \(invoice.number ?? invoice.id): \(problem)"
+                        return report
+                    }
+                }
+                guard let last = page.last, page.count == 500 else { break }
+                after = last.id
+            }
+        }
+        return report
+    }
+
+    private func check(_ invoice: Invoice, tenantID: String, postedTotal: ExactDecimal?) async throws -> String? {
+        guard let subscription = try await store.subscriptions.subscription(tenantID: tenantID, id: invoice.subscriptionID),
+              let contract = try await store.subscriptions.contract(tenantID: tenantID, id: subscription.contractID) else {
+            return "its subscription or contract is missing"
+        }
+        guard contract.sha256 == invoice.contractSHA256 else { return "it names contract \(invoice.contractSHA256), not its subscription's \(contract.sha256)" }
+        guard ContractSignature.sha256(Data(contract.document.utf8)) == contract.sha256 else { return "its contract's document no longer matches its hash" }
+        guard let document = try? JSONSerialization.jsonObject(with: Data(contract.document.utf8)) as? [String: Any],
+              let terms = (document["plan"] as? [String: Any])?["terms"], let plan = try? PlanVersion.parse(terms) else {
+            return "its contract's plan terms do not read"
+        }
+        guard let evidenceObject = try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8)) as? [String: Any],
+              let evidence = InvoiceEvidence(document: evidenceObject) else { return "its evidence does not read" }
+        let statement: RatedStatement
+        do { statement = try InvoiceComputation.statement(plan: plan, evidence: evidence) } catch {
+            return "its evidence does not rate: \(error)"
+        }
+        guard statement.total == invoice.state.total else {
+            return "recomputed total \(plan.currency.format(statement.total)) differs from the stored \(plan.currency.format(invoice.state.total))"
+        }
+        let stored = (try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]]) ?? []
+        guard stored.count == statement.lines.count else { return "it stores \(stored.count) lines; its evidence gives \(statement.lines.count)" }
+        for (index, line) in statement.lines.enumerated() {
+            let amount = (stored[index]["amount"] as? String).flatMap(ExactDecimal.init)
+            guard amount == line.amount, stored[index]["charge"] as? String == line.charge else {
+                return "line \(index) (\(line.charge)) recomputes to \(plan.currency.format(line.amount)), stored \(stored[index]["amount"] ?? "nothing")"
+            }
+        }
+        if invoice.state.total > .zero {
+            guard let posted = postedTotal else { return "it was never posted to the ledger" }
+            guard posted == invoice.state.total else {
+                return "the ledger posted \(plan.currency.format(posted)) as receivable, the invoice totals \(plan.currency.format(invoice.state.total))"
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import HourmeterCore
+import HourmeterStore
+import Hummingbird
+
+/// The billing cycle on demand, invoices, and what changes them after finalization
+/// (payments, credit notes, voids), each posted to the hash-chained ledger.
+struct InvoiceRoutes {
+    let store: Store
+    let configuration: ServerConfiguration
+
+    func register(on group: RouterGroup<AppRequestContext>) {
+        group.post("billing/run") { request, context -> Response in
+            let caller = try context.requireWriter("run billing")
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes), allowed: ["at"])
+            let at = try fields.instant("at") ?? configuration.nowMicros()
+            let result = try await BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds).run(tenantID: caller.tenantID, atMicros: at)
+            return try HTTPHelpers.json(object: ["at": HTTPHelpers.timestamp(at), "drafted": result.drafted, "finalized": result.finalized,
+                                                 "awaiting_signatures": result.unsigned])
+        }
+        group.get("invoices") { request, context -> Response in
+            let caller = try context.requireCaller()
+            let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
+            let list = try await store.billing.invoices(tenantID: caller.tenantID, subscriptionID: request.uri.queryParameters.get("subscription"),
+                                                        limit: limit, after: request.uri.queryParameters.get("after"))
+            return try HTTPHelpers.json(object: list.map { Self.invoiceObject($0, withLines: false) })
+        }
+        group.get("invoices/{id}") { _, context -> Response in
+            let caller = try context.requireCaller()
+            return try HTTPHelpers.json(object: Self.invoiceObject(try await invoice(context, caller), withLines: true))
+        }
+        group.post("invoices/{id}/payments") { request, context -> Response in
+            let caller = try context.requireWriter("record payments")
+            let existing = try await invoice(context, caller)
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
+                                         allowed: ["amount", "currency"])
+            let amount = try fields.amount("amount")
+            let currency = try fields.string("currency", max: 3) ?? existing.currency.code
+            let changed = try await store.billing.change(tenantID: caller.tenantID, invoiceID: existing.id, .payment(amount),
+                                                         currency: currency.uppercased(), atMicros: configuration.nowMicros())
+            return try HTTPHelpers.json(object: Self.invoiceObject(changed, withLines: false), status: .created)
+        }
+        group.post("invoices/{id}/credit-notes") { request, context -> Response in
+            let caller = try context.requireWriter("issue credit notes")
+            let existing = try await invoice(context, caller)
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
+                                         allowed: ["amount", "currency", "reason", "line"])
+            var amount: ExactDecimal
+            if fields.has("line") {
+                // A whole line credited: its amount, as invoiced.
+                guard let index = try fields.integer("line", range: 0...10_000), let lines = Self.lines(existing), index < lines.count,
+                      let lineAmount = (lines[index]["amount"] as? String).flatMap(ExactDecimal.init), lineAmount > .zero else {
+                    throw FieldReader.invalid("line", "no invoice line with a positive amount at this index")
+                }
+                amount = lineAmount
+            } else {
+                amount = try fields.amount("amount")
+            }
+            let currency = try fields.string("currency", max: 3) ?? existing.currency.code
+            let reason = try fields.string("reason", max: 500) ?? "credit note"
+            let changed = try await store.billing.change(tenantID: caller.tenantID, invoiceID: existing.id, .credit(amount, reason: reason),
+                                                         currency: currency.uppercased(), atMicros: configuration.nowMicros())
+            return try HTTPHelpers.json(object: Self.invoiceObject(changed, withLines: false), status: .created)
+        }
+        group.post("invoices/{id}/void") { request, context -> Response in
+            let caller = try context.requireWriter("void invoices")
+            let existing = try await invoice(context, caller)
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes), allowed: ["reason"])
+            let changed = try await store.billing.change(tenantID: caller.tenantID, invoiceID: existing.id,
+                                                         .void(reason: try fields.string("reason", max: 500) ?? "voided"),
+                                                         currency: existing.currency.code, atMicros: configuration.nowMicros())
+            return try HTTPHelpers.json(object: Self.invoiceObject(changed, withLines: false))
+        }
+        group.get("ledger") { _, context -> Response in
+            let caller = try context.requireWriter("read the ledger")
+            let entries = try await store.billing.ledger(tenantID: caller.tenantID)
+            return try HTTPHelpers.json(object: entries.map { entry -> [String: Any] in
+                ["sequence": entry.sequence, "kind": entry.kind, "reference": entry.reference, "at": HTTPHelpers.timestamp(entry.atMicros),
+                 "previous_hash": entry.previousHash, "hash": entry.hash,
+                 "postings": entry.postings.map { ["account": $0.account, "party": $0.party, "amount": $0.amount.description, "currency": $0.currency] }]
+            })
+        }
+    }
+
+    func invoice(_ context: AppRequestContext, _ caller: Caller) async throws -> Invoice {
+        let id = context.parameters.get("id") ?? ""
+        guard let invoice = try await store.billing.invoice(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no invoice \(id)") }
+        return invoice
+    }
+
+    static func lines(_ invoice: Invoice) -> [[String: Any]]? {
+        try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]]
+    }
+
+    static func invoiceObject(_ invoice: Invoice, withLines: Bool) -> [String: Any] {
+        let currency = invoice.currency
+        var object: [String: Any] = [
+            "id": invoice.id, "subscription": invoice.subscriptionID, "customer": invoice.customerID,
+            "period_start": HTTPHelpers.timestamp(invoice.period.startMicros), "period_end": HTTPHelpers.timestamp(invoice.period.endMicros),
+            "currency": currency.code, "status": invoice.state.status.rawValue, "number": invoice.number.map { $0 as Any } ?? NSNull(),
+            "total": currency.format(invoice.state.total), "amount_paid": currency.format(invoice.state.paid),
+            "amount_credited": currency.format(invoice.state.credited), "amount_due": currency.format(invoice.state.amountDue),
+            "contract_sha256": invoice.contractSHA256, "grace_until": HTTPHelpers.timestamp(invoice.graceUntilMicros),
+            "rounding": "half-even to \(currency.minorUnits) decimal places, once per line",
+        ]
+        object["finalized_at"] = invoice.finalizedAtMicros.map(HTTPHelpers.timestamp)
+        if withLines {
+            object["lines"] = lines(invoice) ?? []
+            object["evidence"] = (try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8))) ?? [:]
+        }
+        return object
+    }
+}

@@ -1,0 +1,202 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HourmeterCore
+import HourmeterServer
+import HourmeterStore
+import Hummingbird
+import HummingbirdTesting
+import SQLKit
+import Testing
+
+private func decimal(_ value: Any?) -> ExactDecimal? { (value as? String).flatMap(ExactDecimal.init) }
+
+/// A tenant set up to bill: a meter, a plan, a customer in Shanghai with one excavator, and
+/// Ed25519 keys for both parties.
+private struct BillingFixture: Sendable {
+    let tenant: String
+    let key: String
+    let customer: String
+    let device: String
+    // Raw bytes: the key type is not Sendable; each use rebuilds it.
+    let makerSeed = Curve25519.Signing.PrivateKey().rawRepresentation
+    let customerSeed = Curve25519.Signing.PrivateKey().rawRepresentation
+    var makerKey: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: makerSeed) }
+    var customerKey: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: customerSeed) }
+
+    static let plan = """
+        {"key":"rental","name":"Excavator rental","version":{"currency":"CNY","interval":"month",
+         "recurring_fees":[{"key":"base_rental","amount":"3000","timing":"in_advance"}],
+         "charges":[{"key":"run_hours","meter":"run_hours","model":"graduated",
+           "properties":{"graduated_ranges":[{"from_value":0,"to_value":100,"per_unit_amount":"10"},{"from_value":100,"to_value":null,"per_unit_amount":"8"}]}}],
+         "minimum_commitment":"5000"}}
+        """
+
+    static func make(_ app: LiveFixture) async throws -> BillingFixture {
+        let (tenant, key) = try await app.tenantWithKey("Excavator maker")
+        func created(_ path: String, _ body: String) async throws -> [String: Any] {
+            let answer = try await app.request(.post, path, key: key, json: body)
+            #expect(answer.status == .created, "\(path): \(answer.text)")
+            return try answer.json()
+        }
+        _ = try await created("/api/v1/meters", #"{"slug":"run_hours","eventType":"machine.usage","aggregation":"SUM","valueProperty":"$.hours","groupBy":{"state":"$.state"}}"#)
+        _ = try await created("/api/v1/plans", plan)
+        let customer = try await created("/api/v1/customers", #"{"name":"Yangtze Builders","currency":"CNY","time_zone":"Asia/Shanghai","billing_email":"ap@yangtze.example","tax_id":"91310000XYZ"}"#)["id"] as! String
+        let model = try await created("/api/v1/device-models", #"{"name":"EX-200","category":"excavator","machine_group":"class_iii"}"#)["id"] as! String
+        let device = try await created("/api/v1/devices", #"{"serial":"EX-1","model":"\#(model)","customer":"\#(customer)","commissioned_at":"2026-09-20T00:00:00Z"}"#)["id"] as! String
+        let fixture = BillingFixture(tenant: tenant, key: key, customer: customer, device: device)
+        _ = try await created("/api/v1/signing-keys", #"{"owner":"maker","public_key":"\#(fixture.makerKey.publicKey.rawRepresentation.base64EncodedString())"}"#)
+        _ = try await created("/api/v1/signing-keys", #"{"owner":"customer","customer":"\#(customer)","public_key":"\#(fixture.customerKey.publicKey.rawRepresentation.base64EncodedString())"}"#)
+        return fixture
+    }
+
+    /// Creates a subscription from 1 October (Shanghai) and returns (subscription, contract id, contract hash).
+    func subscribe(_ app: LiveFixture, trialDays: Int = 0) async throws -> (String, String, String) {
+        let answer = try await app.request(.post, "/api/v1/subscriptions", key: key, json: """
+            {"customer":"\(customer)","plan_key":"rental","devices":["\(device)"],"start":"2026-10-01T00:00:00+08:00","trial_days":\(trialDays)}
+            """)
+        #expect(answer.status == .created, "\(answer.text)")
+        let body = try answer.json()
+        let contract = try #require(body["contract"] as? [String: Any])
+        return (body["id"] as! String, contract["id"] as! String, contract["sha256"] as! String)
+    }
+
+    func sign(_ app: LiveFixture, contract: String, hash: String, with signer: Curve25519.Signing.PrivateKey) async throws -> TestResponse {
+        let signature = try signer.signature(for: Data(hash.utf8)).base64EncodedString()
+        return try await app.request(.post, "/api/v1/contracts/\(contract)/signatures", key: key, json: """
+            {"public_key":"\(signer.publicKey.rawRepresentation.base64EncodedString())","signature":"\(signature)"}
+            """)
+    }
+
+    func run(_ app: LiveFixture, at: String) async throws -> [String: Any] {
+        let answer = try await app.request(.post, "/api/v1/billing/run", key: key, json: #"{"at":"\#(at)"}"#)
+        #expect(answer.status == .ok, "\(answer.text)")
+        return try answer.json()
+    }
+}
+
+@Suite struct BillingTests {
+    @Test(arguments: postgresConfigured ? [false, true] : [false])
+    func usageBecomesAFinalizedExplainedInvoiceInTheLedger(postgres: Bool) async throws {
+        try await withLiveServer(postgres: postgres) { app in
+            let fixture = try await BillingFixture.make(app)
+            let (subscription, contract, hash) = try await fixture.subscribe(app)
+            #expect(hash.count == 64)
+
+            // Ten running hours in October (Shanghai), sent as CloudEvents from the excavator.
+            let october = cloudEvent("oct-1", subject: "EX-1", time: "2026-10-10T02:00:00Z", data: #"{"hours":10,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(october)]").status == .noContent)
+
+            // Unsigned: nothing is billed.
+            let unsigned = try await fixture.run(app, at: "2026-11-01T12:00:00+08:00")
+            #expect(unsigned["drafted"] as? Int == 0 && unsigned["awaiting_signatures"] as? Int == 1)
+
+            // A signature that does not verify, or by an unregistered key, changes nothing.
+            let stranger = Curve25519.Signing.PrivateKey()
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: stranger).problem(.badRequest, "validation")
+            let forged = try fixture.makerKey.signature(for: Data("something else".utf8)).base64EncodedString()
+            let bad = try await app.request(.post, "/api/v1/contracts/\(contract)/signatures", key: fixture.key, json: """
+                {"public_key":"\(fixture.makerKey.publicKey.rawRepresentation.base64EncodedString())","signature":"\(forged)"}
+                """).problem(.badRequest, "validation")
+            #expect((bad["errors"] as? [[String: Any]])?.first?["field"] as? String == "signature")
+            #expect(try await app.request(.get, "/api/v1/contracts/\(contract)", key: fixture.key).json()["status"] as? String == "awaiting_signatures")
+
+            #expect(try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey).status == .created)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey).problem(.conflict, "conflict")
+            let signed = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.customerKey)
+            #expect(try signed.json()["status"] as? String == "active")
+
+            // October closes at midnight Shanghai time: a draft, open for 24 hours.
+            let first = try await fixture.run(app, at: "2026-11-01T12:00:00+08:00")
+            #expect(first["drafted"] as? Int == 1 && first["finalized"] as? Int == 0)
+            let drafts = try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray()
+            #expect(drafts.count == 1 && drafts.first?["status"] as? String == "draft" && drafts.first?["number"] is NSNull)
+            #expect(drafts.first?["period_start"] as? String == "2026-09-30T16:00:00Z")
+
+            // A late October event inside the grace period updates the draft; then it is finalized.
+            let late = cloudEvent("oct-2", subject: "EX-1", time: "2026-10-31T15:00:00Z", data: #"{"hours":5,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(late)]").status == .noContent)
+            let second = try await fixture.run(app, at: "2026-11-02T00:00:00+08:00")
+            #expect(second["finalized"] as? Int == 1)
+            let invoiceID = try #require(drafts.first?["id"] as? String)
+            let invoice = try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: fixture.key).json()
+            // By hand: 3000 base + 15 h × 10 = 150 → 3150; the commitment of 5000 tops up 1850.
+            #expect(invoice["status"] as? String == "finalized" && invoice["number"] as? String == "INV-000001")
+            #expect(invoice["total"] as? String == "5000.00" && invoice["amount_due"] as? String == "5000.00")
+            #expect(invoice["contract_sha256"] as? String == hash)
+            let lines = try #require(invoice["lines"] as? [[String: Any]])
+            #expect(lines.map { $0["charge"] as? String } == ["base_rental", "run_hours", "minimum_commitment"])
+            #expect(lines.map { $0["amount"] as? String } == ["3000.00", "150.00", "1850.00"])
+            let usage = lines[1]
+            #expect(decimal(usage["quantity"]) == ExactDecimal(15) && usage["meter"] as? String == "run_hours")
+            #expect((usage["evidence"] as? [String: Any])?["contract_sha256"] as? String == hash)
+            for line in lines {
+                var sum = ExactDecimal.zero
+                for step in line["decomposition"] as? [[String: Any]] ?? [] { sum = try sum.adding(try #require(decimal(step["amount"]))) }
+                #expect(sum == decimal(line["amount"]))
+            }
+
+            // A finalized invoice no longer changes; runs again change nothing.
+            let again = try await fixture.run(app, at: "2026-11-03T00:00:00+08:00")
+            #expect(again["finalized"] as? Int == 0)
+
+            // Payments: above the amount due, or in another currency, are refused and change nothing.
+            let over = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"5000.01"}"#)
+                .problem(.badRequest, "validation")
+            #expect((over["errors"] as? [[String: Any]])?.first?["field"] as? String == "amount")
+            _ = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"10","currency":"USD"}"#)
+                .problem(.badRequest, "validation")
+            #expect(try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: fixture.key).json()["amount_paid"] as? String == "0.00")
+            let part = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"2000"}"#)
+            #expect(try part.json()["amount_due"] as? String == "3000.00")
+            // Voiding an invoice with payments is refused; a credit note then the rest pays it.
+            _ = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/void", key: fixture.key, json: "{}").problem(.conflict, "conflict")
+            let credited = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/credit-notes", key: fixture.key,
+                                                 json: #"{"amount":"500","reason":"downtime on 20 October"}"#)
+            #expect(try credited.json()["amount_due"] as? String == "2500.00")
+            let paid = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"2500"}"#)
+            #expect(try paid.json()["status"] as? String == "paid")
+
+            // The ledger: finalization, two payments and a credit note, chained and balanced.
+            let ledger = try await app.request(.get, "/api/v1/ledger", key: fixture.key).jsonArray()
+            #expect(ledger.map { $0["kind"] as? String } == ["invoice.finalized", "payment", "credit_note", "payment"])
+            #expect(ledger[1]["previous_hash"] as? String == ledger[0]["hash"] as? String)
+            let verified = try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant])
+            #expect(verified.discrepancy == nil && verified.invoices == 1 && verified.entries == 4)
+
+            // Another tenant sees none of it.
+            let (_, other) = try await app.tenantWithKey("Other maker")
+            _ = try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: other).problem(.notFound, "not-found")
+            #expect(try await app.request(.get, "/api/v1/ledger", key: other).jsonArray().isEmpty)
+
+            // Changing a stored amount behind the application's back is caught.
+            try await app.store.backend.transaction { db in
+                try await db.raw("UPDATE invoices SET total = '4000' WHERE id = \(bind: invoiceID)").run()
+            }
+            let tampered = try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant])
+            #expect(tampered.discrepancy?.contains("INV-000001") == true, "\(tampered)")
+        }
+    }
+
+    @Test(arguments: postgresConfigured ? [false, true] : [false])
+    func concurrentRunsMakeOneInvoicePerPeriodAndTrialsBillZero(postgres: Bool) async throws {
+        try await withLiveServer(postgres: postgres) { app in
+            let fixture = try await BillingFixture.make(app)
+            let (subscription, contract, hash) = try await fixture.subscribe(app, trialDays: 61)
+            #expect(try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey).status == .created)
+            #expect(try await fixture.sign(app, contract: contract, hash: hash, with: fixture.customerKey).status == .created)
+            // Four runs at once, well after October and November closed and their grace ended.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { _ = try await fixture.run(app, at: "2026-12-05T00:00:00+08:00") } }
+                try await group.waitForAll()
+            }
+            let invoices = try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray()
+            #expect(invoices.count == 2)
+            #expect(Set(invoices.compactMap { $0["period_start"] as? String }) == ["2026-09-30T16:00:00Z", "2026-10-31T16:00:00Z"])
+            // Inside the 61-day trial nothing is charged, and each period still gets its invoice of zero, paid at once.
+            #expect(invoices.allSatisfy { $0["total"] as? String == "0.00" && $0["status"] as? String == "paid" })
+            #expect(Set(invoices.compactMap { $0["number"] as? String }) == ["INV-000001", "INV-000002"])
+            #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
+        }
+    }
+}
