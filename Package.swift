@@ -66,7 +66,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "HourmeterCoreTests", dependencies: ["HourmeterCore"]),
+        .testTarget(name: "HourmeterCoreTests", dependencies: ["HourmeterCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "HourmeterStoreTests",
             dependencies: ["HourmeterCore", "HourmeterStore"]
