@@ -10,6 +10,10 @@ public struct ServerConfiguration: Sendable {
     public var billingGraceSeconds: Int64 = 86_400
     /// `billingIntervalSeconds`: how often `serve` runs the billing cycle (0: never; use `POST /api/v1/billing/run`).
     public var billingIntervalSeconds: Int64 = 60
+    /// `billingRunMaxAheadSeconds`: how far past the clock `POST /api/v1/billing/run` may stand
+    /// it. 0 by default: billing a period that has not happened would finalize invoices for
+    /// usage nobody had yet. Back-filling the past is always allowed; tests raise this.
+    public var billingRunMaxAheadSeconds: Int64 = 0
     /// The clock, in µs since the epoch. Injected so tests can stand it still.
     public var nowMicros: @Sendable () -> Int64 = ServerConfiguration.systemClock
 

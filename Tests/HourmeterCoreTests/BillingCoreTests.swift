@@ -41,6 +41,10 @@ private func micros(_ text: String) -> Int64 { RFC3339.parseMicroseconds(text)! 
     @Test func voidOnlyAFinalizedInvoiceWithoutPayments() throws {
         let finalized = try InvoiceLedgerState(total: dec("50")).applying(.finalize)
         #expect(try finalized.applying(.void).status == .void)
+        #expect(throws: InvoiceTransitionError.voidWithCredits(credited: dec("10"))) { try finalized.applying(.credit(dec("10"))).applying(.void) }
+        // Credits never exceed what is due: a paid part would need a refund.
+        let partPaid = try finalized.applying(.pay(dec("30")))
+        #expect(throws: InvoiceTransitionError.creditExceedsRemaining(remaining: dec("20"))) { try partPaid.applying(.credit(dec("21"))) }
         #expect(throws: InvoiceTransitionError.notFinalized(.draft)) { try InvoiceLedgerState(total: dec("50")).applying(.void) }
         #expect(throws: InvoiceTransitionError.notFinalized(.void)) { try finalized.applying(.void).applying(.pay(dec("1"))) }
     }

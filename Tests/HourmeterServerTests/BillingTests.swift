@@ -46,7 +46,14 @@ private struct BillingFixture: Sendable {
         let device = try await created("/api/v1/devices", #"{"serial":"EX-1","model":"\#(model)","customer":"\#(customer)","commissioned_at":"2026-09-20T00:00:00Z"}"#)["id"] as! String
         let fixture = BillingFixture(tenant: tenant, key: key, customer: customer, device: device)
         _ = try await created("/api/v1/signing-keys", #"{"owner":"maker","public_key":"\#(fixture.makerKey.publicKey.rawRepresentation.base64EncodedString())"}"#)
-        _ = try await created("/api/v1/signing-keys", #"{"owner":"customer","customer":"\#(customer)","public_key":"\#(fixture.customerKey.publicKey.rawRepresentation.base64EncodedString())"}"#)
+        // The customer's key is enrolled with a customer API key, never by the maker.
+        let customerPublic = fixture.customerKey.publicKey.rawRepresentation.base64EncodedString()
+        let byMaker = try await app.request(.post, "/api/v1/signing-keys", key: key, json: #"{"owner":"customer","customer":"\#(customer)","public_key":"\#(customerPublic)"}"#)
+        _ = try byMaker.problem(.forbidden, "forbidden")
+        let customerAPIKey = try await created("/api/v1/api-keys", #"{"role":"customer"}"#)["key"] as! String
+        let enrolled = try await app.request(.post, "/api/v1/signing-keys", key: customerAPIKey,
+                                             json: #"{"owner":"customer","customer":"\#(customer)","public_key":"\#(customerPublic)"}"#)
+        #expect(enrolled.status == .created, "\(enrolled.text)")
         return fixture
     }
 
@@ -78,7 +85,7 @@ private struct BillingFixture: Sendable {
 @Suite struct BillingTests {
     @Test(arguments: postgresConfigured ? [false, true] : [false])
     func usageBecomesAFinalizedExplainedInvoiceInTheLedger(postgres: Bool) async throws {
-        try await withLiveServer(postgres: postgres) { app in
+        try await withLiveServer(postgres: postgres, configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400 }) { app in
             let fixture = try await BillingFixture.make(app)
             let (subscription, contract, hash) = try await fixture.subscribe(app)
             #expect(hash.count == 64)
@@ -140,7 +147,9 @@ private struct BillingFixture: Sendable {
             let again = try await fixture.run(app, at: "2026-11-03T00:00:00+08:00")
             #expect(again["finalized"] as? Int == 0)
 
-            // Payments: above the amount due, or in another currency, are refused and change nothing.
+            // Payments: above the amount due, in another currency, or finer than the currency's cents, are refused and change nothing.
+            _ = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"9.995"}"#)
+                .problem(.badRequest, "validation")
             let over = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"5000.01"}"#)
                 .problem(.badRequest, "validation")
             #expect((over["errors"] as? [[String: Any]])?.first?["field"] as? String == "amount")
@@ -178,9 +187,23 @@ private struct BillingFixture: Sendable {
         }
     }
 
+    @Test func billingRefusesTheFutureAndBadListingParameters() async throws {
+        try await withLiveServer { app in
+            let (_, key) = try await app.tenantWithKey("Maker")
+            // By default a run cannot stand the clock in the future: it would finalize periods that have not happened.
+            let future = try await app.request(.post, "/api/v1/billing/run", key: key, json: #"{"at":"2099-01-01T00:00:00Z"}"#)
+                .problem(.badRequest, "validation")
+            #expect((future["errors"] as? [[String: Any]])?.first?["field"] as? String == "at")
+            #expect(try await app.request(.post, "/api/v1/billing/run", key: key, json: #"{"at":"2020-01-01T00:00:00Z"}"#).status == .ok)
+            // A NUL in a cursor is a 400, on every engine.
+            _ = try await app.request(.get, "/api/v1/invoices?after=%00", key: key).problem(.badRequest, "validation")
+            _ = try await app.request(.get, "/api/v1/devices?customer=%00", key: key).problem(.badRequest, "validation")
+        }
+    }
+
     @Test(arguments: postgresConfigured ? [false, true] : [false])
     func concurrentRunsMakeOneInvoicePerPeriodAndTrialsBillZero(postgres: Bool) async throws {
-        try await withLiveServer(postgres: postgres) { app in
+        try await withLiveServer(postgres: postgres, configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400 }) { app in
             let fixture = try await BillingFixture.make(app)
             let (subscription, contract, hash) = try await fixture.subscribe(app, trialDays: 61)
             #expect(try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey).status == .created)

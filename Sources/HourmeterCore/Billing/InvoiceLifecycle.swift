@@ -19,6 +19,7 @@ public enum InvoiceTransitionError: Error, Sendable, Equatable, CustomStringConv
     case overpayment(due: ExactDecimal)
     case creditExceedsRemaining(remaining: ExactDecimal)
     case voidWithPayments(paid: ExactDecimal)
+    case voidWithCredits(credited: ExactDecimal)
     case overflow
 
     public var description: String {
@@ -29,6 +30,7 @@ public enum InvoiceTransitionError: Error, Sendable, Equatable, CustomStringConv
         case .overpayment(let due): "the payment exceeds the amount due \(due)"
         case .creditExceedsRemaining(let remaining): "the credit exceeds what can still be credited, \(remaining)"
         case .voidWithPayments(let paid): "the invoice has payments of \(paid); issue a credit note instead of voiding it"
+        case .voidWithCredits(let credited): "the invoice has credit notes of \(credited); credit the rest instead of voiding it"
         case .overflow: "the amount exceeds the 38 significant digits an exact decimal holds"
         }
     }
@@ -82,16 +84,18 @@ public struct InvoiceLedgerState: Sendable, Equatable {
             do { next.paid = try paid.adding(amount) } catch { throw .overflow }
             if next.amountDue.isZero { next.status = .paid }
         case .credit(let amount):
-            guard status == .finalized || status == .paid else { throw .notFinalized(status) }
+            guard status == .finalized else { throw .notFinalized(status) }
             guard amount > .zero else { throw .nonPositiveAmount }
-            // Credit what has not been credited yet; a paid part credited becomes a refund due.
-            let remaining = (try? total.subtracting(credited)) ?? .zero
+            // Credit at most what is still due: crediting a paid part would be a refund, which
+            // is not modelled yet, and would leave the invoice owing a negative amount.
+            let remaining = amountDue
             guard amount <= remaining else { throw .creditExceedsRemaining(remaining: remaining) }
             do { next.credited = try credited.adding(amount) } catch { throw .overflow }
             if next.status == .finalized, !next.amountDue.isNegative, next.amountDue.isZero { next.status = .paid }
         case .void:
             guard status == .finalized else { throw .notFinalized(status) }
             guard paid.isZero else { throw .voidWithPayments(paid: paid) }
+            guard credited.isZero else { throw .voidWithCredits(credited: credited) }
             next.status = .void
         }
         return next

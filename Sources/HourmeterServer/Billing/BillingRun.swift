@@ -13,9 +13,11 @@ public struct BillingRun: Sendable {
     let graceMicros: Int64
     /// Most periods one run closes per subscription (back-filling years is several runs).
     let maxPeriodsPerSubscription: Int
+    let logger: Logger
 
-    public init(store: Store, graceSeconds: Int64, maxPeriodsPerSubscription: Int = 120) {
+    public init(store: Store, graceSeconds: Int64, maxPeriodsPerSubscription: Int = 120, logger: Logger = Logger(label: "hourmeter.billing")) {
         self.store = store
+        self.logger = logger
         self.graceMicros = graceSeconds * 1_000_000
         self.maxPeriodsPerSubscription = maxPeriodsPerSubscription
     }
@@ -25,6 +27,8 @@ public struct BillingRun: Sendable {
         public var finalized = 0
         /// Subscriptions skipped because their contract is not signed by both parties yet.
         public var unsigned = 0
+        /// Subscriptions that could not be billed this run (logged; retried on the next).
+        public var failed = 0
     }
 
     public func run(tenantID: String, atMicros: Int64) async throws -> Result {
@@ -33,14 +37,21 @@ public struct BillingRun: Sendable {
         while true {
             let page = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 500, after: after)
             for subscription in page {
-                result.drafted += try await draft(subscription, tenantID: tenantID, atMicros: atMicros, unsigned: &result.unsigned)
+                // One subscription that cannot be billed (its usage exceeds a limit, its plan
+                // went missing) must not stop the others: it is counted and logged, and retried.
+                do {
+                    result.drafted += try await draft(subscription, tenantID: tenantID, atMicros: atMicros, unsigned: &result.unsigned)
+                } catch {
+                    result.failed += 1
+                    logger.error("billing a subscription failed", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                }
             }
             guard let last = page.last, page.count == 500 else { break }
             after = last.id
         }
         for draft in try await store.billing.draftsDue(tenantID: tenantID, atMicros: atMicros) {
             let finalized = try await store.billing.finalize(tenantID: tenantID, invoiceID: draft.id, atMicros: atMicros,
-                                                             postings: Self.postings(for: draft))
+                                                             postings: { Self.postings(for: $0) })
             if finalized.finalizedAtMicros == atMicros { result.finalized += 1 }
         }
         return result
@@ -57,11 +68,13 @@ public struct BillingRun: Sendable {
               let timeZone = TimeZone(identifier: subscription.timeZone) else { return 0 }
         let plan = published.version
         let calendar = BillingCalendar(interval: plan.interval, anchorMicros: subscription.anchorMicros, timeZone: timeZone)
-        let periods = calendar.closedPeriods(startMicros: subscription.startMicros, endMicros: subscription.endsAtMicros,
-                                             untilMicros: atMicros, limit: maxPeriodsPerSubscription)
-        guard !periods.isEmpty else { return 0 }
         let existing = try await store.billing.invoices(tenantID: tenantID, subscriptionID: subscription.id, limit: 1_000, after: nil)
         let finalizedStarts = Set(existing.filter { $0.state.status != .draft }.map(\.period.startMicros))
+        // Resume after the last finalized period, so a long history is billed over several runs.
+        let resume = existing.filter { $0.state.status != .draft }.map(\.period.endMicros).max() ?? subscription.startMicros
+        let periods = calendar.closedPeriods(startMicros: max(resume, subscription.startMicros), endMicros: subscription.endsAtMicros,
+                                             untilMicros: atMicros, limit: maxPeriodsPerSubscription)
+        guard !periods.isEmpty else { return 0 }
         let trialEnd = Self.trialEnd(subscription, calendar: calendar)
         var drafted = 0
         for period in periods where !finalizedStarts.contains(period.startMicros) {

@@ -19,7 +19,7 @@ struct CustomerRoutes {
         group.get("customers") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.customers.customers(tenantID: caller.tenantID, limit: limit, after: request.uri.queryParameters.get("after"))
+            let list = try await store.customers.customers(tenantID: caller.tenantID, limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map(Self.customerObject))
         }
         group.get("customers/{id}") { _, context -> Response in
@@ -59,8 +59,8 @@ struct CustomerRoutes {
         group.get("devices") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.customers.devices(tenantID: caller.tenantID, customerID: request.uri.queryParameters.get("customer"),
-                                                         limit: limit, after: request.uri.queryParameters.get("after"))
+            let list = try await store.customers.devices(tenantID: caller.tenantID, customerID: try HTTPHelpers.query(request, "customer"),
+                                                         limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map(Self.deviceObject))
         }
         group.get("devices/{id}") { _, context -> Response in
@@ -83,10 +83,18 @@ struct CustomerRoutes {
             return Response(status: .noContent)
         }
         group.post("signing-keys") { request, context -> Response in
-            let caller = try context.requireWriter("register signing keys")
+            // The maker enrols its own keys; a customer's key is enrolled with a customer API
+            // key, so the maker cannot hold both sides of a contract.
+            let caller = try context.requireCaller()
             let fields = try FieldReader(try await body(request), allowed: ["owner", "customer", "public_key"])
             let owner = try fields.requiredString("owner", max: 20)
             guard owner == "maker" || owner == "customer" else { throw FieldReader.invalid("owner", "must be maker or customer") }
+            if owner == "maker", !caller.role.canWriteUsage {
+                throw APIError.forbidden("a \(caller.role.rawValue) key cannot enrol the maker's signing keys; use a maker key")
+            }
+            if owner == "customer", caller.role != .customer {
+                throw APIError.forbidden("a customer's signing key is enrolled with a customer API key, so the maker never holds both sides")
+            }
             var customerID: String?
             if owner == "customer" {
                 let id = try fields.requiredString("customer", max: 64)

@@ -13,16 +13,20 @@ struct InvoiceRoutes {
         group.post("billing/run") { request, context -> Response in
             let caller = try context.requireWriter("run billing")
             let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes), allowed: ["at"])
-            let at = try fields.instant("at") ?? configuration.nowMicros()
+            let now = configuration.nowMicros()
+            let at = try fields.instant("at") ?? now
+            guard at <= now + configuration.billingRunMaxAheadSeconds * 1_000_000 else {
+                throw FieldReader.invalid("at", "is in the future; billing closes only periods that have ended (setting billingRunMaxAheadSeconds)")
+            }
             let result = try await BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds).run(tenantID: caller.tenantID, atMicros: at)
             return try HTTPHelpers.json(object: ["at": HTTPHelpers.timestamp(at), "drafted": result.drafted, "finalized": result.finalized,
-                                                 "awaiting_signatures": result.unsigned])
+                                                 "awaiting_signatures": result.unsigned, "failed": result.failed])
         }
         group.get("invoices") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.billing.invoices(tenantID: caller.tenantID, subscriptionID: request.uri.queryParameters.get("subscription"),
-                                                        limit: limit, after: request.uri.queryParameters.get("after"))
+            let list = try await store.billing.invoices(tenantID: caller.tenantID, subscriptionID: try HTTPHelpers.query(request, "subscription"),
+                                                        limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map { Self.invoiceObject($0, withLines: false) })
         }
         group.get("invoices/{id}") { _, context -> Response in
@@ -35,6 +39,7 @@ struct InvoiceRoutes {
             let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
                                          allowed: ["amount", "currency"])
             let amount = try fields.amount("amount")
+            try Self.requireMinorUnits(amount, existing.currency)
             let currency = try fields.string("currency", max: 3) ?? existing.currency.code
             let changed = try await store.billing.change(tenantID: caller.tenantID, invoiceID: existing.id, .payment(amount),
                                                          currency: currency.uppercased(), atMicros: configuration.nowMicros())
@@ -55,6 +60,7 @@ struct InvoiceRoutes {
                 amount = lineAmount
             } else {
                 amount = try fields.amount("amount")
+                try Self.requireMinorUnits(amount, existing.currency)
             }
             let currency = try fields.string("currency", max: 3) ?? existing.currency.code
             let reason = try fields.string("reason", max: 500) ?? "credit note"
@@ -86,6 +92,13 @@ struct InvoiceRoutes {
         let id = context.parameters.get("id") ?? ""
         guard let invoice = try await store.billing.invoice(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no invoice \(id)") }
         return invoice
+    }
+
+    /// Money moves in whole minor units: 9.995 USD cannot be paid.
+    static func requireMinorUnits(_ amount: ExactDecimal, _ currency: Currency) throws {
+        guard amount.normalized.scale <= currency.minorUnits else {
+            throw FieldReader.invalid("amount", "\(currency.code) has \(currency.minorUnits) decimal places")
+        }
     }
 
     static func lines(_ invoice: Invoice) -> [[String: Any]]? {

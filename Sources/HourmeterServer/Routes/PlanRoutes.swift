@@ -26,7 +26,7 @@ struct PlanRoutes {
         group.get("plans") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let plans = try await store.plans.plans(tenantID: caller.tenantID, limit: limit, after: request.uri.queryParameters.get("after"))
+            let plans = try await store.plans.plans(tenantID: caller.tenantID, limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: plans.map(Self.planObject))
         }
         group.get("plans/{key}") { _, context -> Response in

@@ -49,15 +49,14 @@ struct PricingRoutes {
         }
         group.get("entitlements/check") { request, context -> Response in
             let caller = try context.requireCaller()
-            let query = request.uri.queryParameters
-            guard let planKey = query.get("plan_key"), !planKey.isEmpty else {
+            guard let planKey = try HTTPHelpers.query(request, "plan_key"), !planKey.isEmpty else {
                 throw APIError.validation("invalid entitlement check", [.init(field: "plan_key", reason: "is required")])
             }
-            guard let feature = query.get("feature"), !feature.isEmpty else {
+            guard let feature = try HTTPHelpers.query(request, "feature"), !feature.isEmpty else {
                 throw APIError.validation("invalid entitlement check", [.init(field: "feature", reason: "is required")])
             }
             var number: Int?
-            if let text = query.get("version") {
+            if let text = try HTTPHelpers.query(request, "version") {
                 guard let value = Int(text), value >= 1 else {
                     throw APIError.validation("invalid entitlement check", [.init(field: "version", reason: "a version number ≥ 1")])
                 }

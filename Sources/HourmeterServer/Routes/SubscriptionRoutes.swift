@@ -22,7 +22,7 @@ struct SubscriptionRoutes {
         group.get("subscriptions") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.subscriptions.subscriptions(tenantID: caller.tenantID, limit: limit, after: request.uri.queryParameters.get("after"))
+            let list = try await store.subscriptions.subscriptions(tenantID: caller.tenantID, limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map(Self.subscriptionObject))
         }
         group.get("subscriptions/{id}") { _, context -> Response in
@@ -47,7 +47,8 @@ struct SubscriptionRoutes {
                 end = BillingCalendar(interval: plan.version.interval, anchorMicros: subscription.anchorMicros, timeZone: zone)
                     .period(containing: max(now, subscription.startMicros)).endMicros
             }
-            guard end >= subscription.startMicros else { throw FieldReader.invalid("at", "is before the subscription's start") }
+            // At once or later: invoices already drafted or finalized for the past stay as they are.
+            guard end >= max(now, subscription.startMicros) else { throw FieldReader.invalid("at", "is in the past; cancel at once (no at) or later") }
             _ = try await store.subscriptions.endSubscription(tenantID: caller.tenantID, id: subscription.id, atMicros: end)
             subscription.endsAtMicros = end
             return try HTTPHelpers.json(object: Self.subscriptionObject(subscription))
@@ -58,6 +59,7 @@ struct SubscriptionRoutes {
         }
         group.post("contracts/{id}/signatures") { request, context -> Response in
             let caller = try context.requireCaller()
+            guard caller.role != .partner else { throw APIError.forbidden("a partner key cannot sign contracts") }
             let contract = try await contract(context, caller)
             let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
                                          allowed: ["public_key", "signature"])
@@ -118,14 +120,16 @@ struct SubscriptionRoutes {
             guard let device = try await store.customers.device(tenantID: tenantID, id: deviceID) else {
                 throw FieldReader.invalid("devices[\(index)]", "no such device")
             }
-            if let owner = device.customerID, owner != customer.id {
-                throw FieldReader.invalid("devices[\(index)]", "belongs to another customer")
+            // A device is billed to the customer it is assigned to, and only to it.
+            guard device.customerID == customer.id else {
+                throw FieldReader.invalid("devices[\(index)]", device.customerID == nil ? "is not assigned to this customer" : "belongs to another customer")
             }
             serials.append(device.serial)
         }
         let now = configuration.nowMicros()
         let start = try fields.instant("start") ?? now
-        let anchor = try fields.instant("billing_anchor") ?? start
+        // Periods close at local midnight: the default anchor is the start's local day.
+        let anchor = try fields.instant("billing_anchor") ?? Self.localMidnight(start, timeZone: try fields.timeZone("time_zone", required: false) ?? customer.timeZone)
         let timeZone = try fields.timeZone("time_zone", required: false) ?? customer.timeZone
         let trialDays = try fields.integer("trial_days", range: 0...365) ?? 0
         let slaTier = try fields.string("sla_tier", max: 64)
@@ -157,6 +161,13 @@ struct SubscriptionRoutes {
                                         devices: serials, startMicros: start, anchorMicros: anchor, timeZone: timeZone, trialDays: trialDays,
                                         slaTier: slaTier, endsAtMicros: nil, contractID: contract.id, createdAtMicros: now)
         return (subscription, contract)
+    }
+
+    static func localMidnight(_ micros: Int64, timeZone name: String) -> Int64 {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: name) ?? TimeZone(identifier: "UTC")!
+        let day = calendar.startOfDay(for: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+        return Int64((day.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
     static func subscriptionObject(_ subscription: Subscription) -> [String: Any] {

@@ -36,7 +36,7 @@ struct TenantRoutes {
             let caller = try context.requireCaller()
             guard caller.role == .operator_ else { throw APIError.forbidden("only an operator key can list tenants") }
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let tenants = try await store.tenants.tenants(limit: limit, after: request.uri.queryParameters.get("after"))
+            let tenants = try await store.tenants.tenants(limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(tenants.map(TenantBody.init))
         }
         group.post("api-keys") { request, context -> Response in

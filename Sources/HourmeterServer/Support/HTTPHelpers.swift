@@ -48,6 +48,16 @@ enum HTTPHelpers {
         json(text: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), status: status)
     }
 
+    /// A query parameter as text, refused (400 naming it) when it holds control characters:
+    /// PostgreSQL cannot bind a NUL, and no identifier or cursor contains one.
+    static func query(_ request: Request, _ name: String) throws -> String? {
+        guard let value = request.uri.queryParameters.get(name) else { return nil }
+        guard value.utf8.count <= 200, !DocumentValues.hasControlCharacters(value) else {
+            throw APIError.validation("invalid query parameter", [.init(field: name, reason: "at most 200 bytes, without control characters")])
+        }
+        return value
+    }
+
     /// The `limit` of a listing: 1…`maximum` (limit `maxListLimit`), `defaultValue` when absent.
     static func listLimit(_ request: Request, maximum: Int, defaultValue: Int = 100) throws -> Int {
         guard let text = request.uri.queryParameters.get("limit") else { return min(defaultValue, maximum) }

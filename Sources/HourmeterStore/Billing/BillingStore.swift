@@ -64,7 +64,7 @@ public protocol BillingStore: Sendable {
     func draftsDue(tenantID: String, atMicros: Int64) async throws -> [Invoice]
     /// Numbers the draft, makes it immutable and posts it to the ledger, in one transaction.
     /// A draft finalized meanwhile by another run is returned as it is.
-    func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: [Posting]) async throws -> Invoice
+    func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Invoice
     /// Applies a payment, credit note or void through the invoice state machine and posts it.
     func change(tenantID: String, invoiceID: String, _ change: InvoiceChange, currency: String, atMicros: Int64) async throws -> Invoice
     /// The tenant's ledger in sequence order.
@@ -89,8 +89,10 @@ struct SQLBillingStore: BillingStore {
             if inserted == nil {
                 try await db.raw("""
                     UPDATE invoices SET total = \(bind: invoice.state.total.description), lines = \(bind: invoice.lines),
-                        evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256)
-                    WHERE subscription_id = \(bind: invoice.subscriptionID) AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
+                        evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256),
+                        period_end = \(bind: invoice.period.endMicros), grace_until = \(bind: invoice.graceUntilMicros)
+                    WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
+                      AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
                     """).run()
             }
             guard let row = try await db.raw("""
@@ -124,11 +126,14 @@ struct SQLBillingStore: BillingStore {
         }
     }
 
-    func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: [Posting]) async throws -> Invoice {
+    func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Invoice {
         let engine = backend.engine
         return try await backend.transaction { db in
             try await Self.lockTenant(tenantID, engine: engine, on: db)
-            guard let row = try await db.raw("SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND id = \(bind: invoiceID)").first() else {
+            // The row lock keeps a concurrent draft revision from changing the total between
+            // this read and the postings made from it.
+            let lock = engine == .postgres ? " FOR UPDATE" : ""
+            guard let row = try await db.raw("SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND id = \(bind: invoiceID)\(unsafeRaw: lock)").first() else {
                 throw BillingStoreError.noSuchInvoice(invoiceID)
             }
             let invoice = try Self.invoice(row)
@@ -147,7 +152,7 @@ struct SQLBillingStore: BillingStore {
                 UPDATE invoices SET status = \(bind: state.status.rawValue), number = \(bind: number), finalized_at = \(bind: atMicros)
                 WHERE id = \(bind: invoiceID)
                 """).run()
-            try await Self.append(kind: "invoice.finalized", reference: invoiceID, postings: postings, tenantID: tenantID, atMicros: atMicros, on: db)
+            try await Self.append(kind: "invoice.finalized", reference: invoiceID, postings: postings(invoice), tenantID: tenantID, atMicros: atMicros, on: db)
             var finalized = invoice
             finalized.state = state
             finalized.number = number
