@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import HTTPTypes
 import HourmeterCore
 import HourmeterServer
@@ -142,6 +145,37 @@ private struct BillingFixture: Sendable {
                 for step in line["decomposition"] as? [[String: Any]] ?? [] { sum = try sum.adding(try #require(decimal(step["amount"]))) }
                 #expect(sum == decimal(line["amount"]))
             }
+
+            // For ERPs: UBL 2.1 XML whose lines sum to its totals, and CSV; for people: an explanation in English or Chinese.
+            let xml = try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: fixture.key, headers: [.accept: "application/xml"])
+            #expect(xml.headers[.contentType]?.hasPrefix("application/xml") == true)
+            let document = try XMLDocument(data: Data(buffer: xml.body))
+            func values(_ name: String) throws -> [String] {
+                try document.nodes(forXPath: "//*[local-name()='\(name)']").compactMap(\.stringValue)
+            }
+            #expect(try values("UBLVersionID") == ["2.1"] && values("ID").first == "INV-000001")
+            #expect(try values("DocumentCurrencyCode") == ["CNY"] && values("InvoiceTypeCode") == ["380"])
+            #expect(try values("Name").contains("Yangtze Builders") && values("CompanyID") == ["91310000XYZ"])
+            let lineAmounts = try document.nodes(forXPath: "//*[local-name()='InvoiceLine']/*[local-name()='LineExtensionAmount']").compactMap(\.stringValue)
+            #expect(lineAmounts == ["3000.00", "150.00", "1850.00"])
+            var lineSum = ExactDecimal.zero
+            for amount in lineAmounts { lineSum = try lineSum.adding(try #require(ExactDecimal(amount))) }
+            let totals = try document.nodes(forXPath: "//*[local-name()='LegalMonetaryTotal']/*[local-name()='LineExtensionAmount']").compactMap(\.stringValue)
+            #expect(totals.count == 1 && ExactDecimal(totals[0]) == lineSum)
+            #expect(try values("PayableAmount") == ["5000.00"])
+            let csv = try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: fixture.key, headers: [.accept: "text/csv"])
+            let rows = csv.text.split(separator: "\r\n")
+            #expect(rows.count == 4 && rows[2].hasPrefix("INV-000001,2,usage,run_hours,run_hours,15,150.00,CNY,"))
+            let english = try await app.request(.get, "/api/v1/invoices/\(invoiceID)/explain", key: fixture.key).json()
+            #expect(english["language"] as? String == "en")
+            let englishLines = try #require(english["lines"] as? [[String: Any]])
+            #expect((englishLines[1]["headline"] as? String)?.contains("15 units used") == true)
+            let chinese = try await app.request(.get, "/api/v1/invoices/\(invoiceID)/explain", key: fixture.key,
+                                                headers: [.acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.5"])
+            #expect(chinese.headers[.contentLanguage] == "zh-Hans")
+            let chineseLines = try #require(try chinese.json()["lines"] as? [[String: Any]])
+            #expect((chineseLines[1]["text"] as? String)?.contains("阶梯计价：15 单位 × 10 = 150") == true)
+            #expect((try chinese.json()["summary"] as? String)?.contains("合计 5000.00 CNY") == true)
 
             // A finalized invoice no longer changes; runs again change nothing.
             let again = try await fixture.run(app, at: "2026-11-03T00:00:00+08:00")

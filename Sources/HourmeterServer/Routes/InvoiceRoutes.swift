@@ -29,9 +29,29 @@ struct InvoiceRoutes {
                                                         limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map { Self.invoiceObject($0, withLines: false) })
         }
-        group.get("invoices/{id}") { _, context -> Response in
+        // JSON by default; `Accept: text/csv` or `application/xml` (UBL 2.1) for ERPs.
+        group.get("invoices/{id}") { request, context -> Response in
             let caller = try context.requireCaller()
-            return try HTTPHelpers.json(object: Self.invoiceObject(try await invoice(context, caller), withLines: true))
+            let invoice = try await invoice(context, caller)
+            let accept = request.headers[.accept] ?? ""
+            if accept.contains("application/xml") || accept.contains("text/xml") {
+                let tenant = try await store.tenants.tenant(id: caller.tenantID)
+                let customer = try await store.customers.customer(tenantID: caller.tenantID, id: invoice.customerID)
+                return HTTPHelpers.text(InvoiceDocuments.ubl(invoice, supplierName: tenant?.name ?? caller.tenantID, supplierID: caller.tenantID,
+                                                             customer: customer), contentType: "application/xml; charset=utf-8")
+            }
+            if accept.contains("text/csv") {
+                return HTTPHelpers.text(InvoiceDocuments.csv(invoice), contentType: "text/csv; charset=utf-8")
+            }
+            return try HTTPHelpers.json(object: Self.invoiceObject(invoice, withLines: true))
+        }
+        group.get("invoices/{id}/explain") { request, context -> Response in
+            let caller = try context.requireCaller()
+            let invoice = try await invoice(context, caller)
+            let language = InvoiceDocuments.language(request.headers[.acceptLanguage])
+            var response = try HTTPHelpers.json(object: InvoiceDocuments.explain(invoice, language: language))
+            response.headers[.contentLanguage] = language.rawValue
+            return response
         }
         group.post("invoices/{id}/payments") { request, context -> Response in
             let caller = try context.requireWriter("record payments")
