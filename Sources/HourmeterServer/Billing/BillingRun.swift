@@ -7,19 +7,25 @@ import Logging
 /// while their grace lasts, so late events update them), and finalizes drafts whose grace has
 /// ended. Runs for one tenant "as if the clock stood at" an instant, so the background loop,
 /// `POST /api/v1/billing/run` and tests all run the same code.
+///
+/// A run reads in bulk and writes in batches: contracts, customers, plans and invoices once per
+/// run; usage once per meter and period for all devices (one rollup read, split by subject);
+/// drafts and finalizations a few hundred per transaction. Per subscription it only computes.
 public struct BillingRun: Sendable {
     let store: Store
     /// How long a draft stays open for late events after its period ends.
     let graceMicros: Int64
-    /// Most periods one run closes per subscription (back-filling years is several runs).
+    /// Most periods one run closes per subscription (a long history is billed over several runs).
     let maxPeriodsPerSubscription: Int
     let logger: Logger
+    /// Invoices written per transaction.
+    static let batchSize = 500
 
     public init(store: Store, graceSeconds: Int64, maxPeriodsPerSubscription: Int = 120, logger: Logger = Logger(label: "hourmeter.billing")) {
         self.store = store
-        self.logger = logger
         self.graceMicros = graceSeconds * 1_000_000
         self.maxPeriodsPerSubscription = maxPeriodsPerSubscription
+        self.logger = logger
     }
 
     public struct Result: Sendable, Equatable {
@@ -31,95 +37,177 @@ public struct BillingRun: Sendable {
         public var failed = 0
     }
 
+    /// One period of one subscription to draft.
+    struct Work {
+        var subscription: Subscription
+        var plan: PlanVersion
+        var contract: Contract
+        var period: BillingPeriod
+        var usageFrom: Int64
+        var proration: Proration
+        var timeZone: TimeZone
+        var existingID: String?
+    }
+
     public func run(tenantID: String, atMicros: Int64) async throws -> Result {
         var result = Result()
-        var after: String?
-        while true {
-            let page = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 500, after: after)
-            for subscription in page {
-                // One subscription that cannot be billed (its usage exceeds a limit, its plan
-                // went missing) must not stop the others: it is counted and logged, and retried.
-                do {
-                    result.drafted += try await draft(subscription, tenantID: tenantID, atMicros: atMicros, unsigned: &result.unsigned)
-                } catch {
-                    result.failed += 1
-                    logger.error("billing a subscription failed", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
-                }
+        let works = try await plan(tenantID: tenantID, atMicros: atMicros, result: &result)
+        var usage = UsageCache(store: store, tenantID: tenantID)
+        var batch: [Invoice] = []
+        for work in works {
+            do {
+                batch.append(try await draft(work, usage: &usage, atMicros: atMicros))
+            } catch {
+                // One subscription that cannot be billed (its usage exceeds a limit, its plan went
+                // missing) must not stop the others: it is counted and logged, and retried.
+                result.failed += 1
+                logger.error("billing a subscription failed", metadata: ["subscription": "\(work.subscription.id)", "error": "\(error)"])
             }
-            guard let last = page.last, page.count == 500 else { break }
-            after = last.id
+            if batch.count >= Self.batchSize {
+                try await store.billing.saveDrafts(tenantID: tenantID, batch)
+                result.drafted += batch.count
+                batch.removeAll(keepingCapacity: true)
+            }
         }
-        for draft in try await store.billing.draftsDue(tenantID: tenantID, atMicros: atMicros) {
-            let finalized = try await store.billing.finalize(tenantID: tenantID, invoiceID: draft.id, atMicros: atMicros,
-                                                             postings: { Self.postings(for: $0) })
-            if finalized.finalizedAtMicros == atMicros { result.finalized += 1 }
+        try await store.billing.saveDrafts(tenantID: tenantID, batch)
+        result.drafted += batch.count
+        let due = try await store.billing.draftsDue(tenantID: tenantID, atMicros: atMicros).map(\.id)
+        for start in stride(from: 0, to: due.count, by: Self.batchSize) {
+            result.finalized += try await store.billing.finalizeAll(tenantID: tenantID, invoiceIDs: Array(due[start..<min(start + Self.batchSize, due.count)]),
+                                                                    atMicros: atMicros, postings: { Self.postings(for: $0) })
         }
         return result
     }
 
-    /// Drafts (or revises) the subscription's closed, unfinalized periods; returns how many.
-    private func draft(_ subscription: Subscription, tenantID: String, atMicros: Int64, unsigned: inout Int) async throws -> Int {
-        guard let contract = try await store.subscriptions.contract(tenantID: tenantID, id: subscription.contractID), contract.isActive else {
-            unsigned += 1
-            return 0
+    /// The closed, unfinalized periods of every signed subscription, from bulk reads.
+    private func plan(tenantID: String, atMicros: Int64, result: inout Result) async throws -> [Work] {
+        var subscriptions: [Subscription] = []
+        var after: String?
+        while true {
+            let page = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: after)
+            subscriptions += page
+            guard let last = page.last, page.count == 1_000 else { break }
+            after = last.id
         }
-        guard let published = try await store.plans.version(tenantID: tenantID, planKey: subscription.planKey, number: subscription.planVersion),
-              let customer = try await store.customers.customer(tenantID: tenantID, id: subscription.customerID),
-              let timeZone = TimeZone(identifier: subscription.timeZone) else { return 0 }
-        let plan = published.version
-        let calendar = BillingCalendar(interval: plan.interval, anchorMicros: subscription.anchorMicros, timeZone: timeZone)
-        let existing = try await store.billing.invoices(tenantID: tenantID, subscriptionID: subscription.id, limit: 1_000, after: nil)
-        let finalizedStarts = Set(existing.filter { $0.state.status != .draft }.map(\.period.startMicros))
-        // Resume after the last finalized period, so a long history is billed over several runs.
-        let resume = existing.filter { $0.state.status != .draft }.map(\.period.endMicros).max() ?? subscription.startMicros
-        let periods = calendar.closedPeriods(startMicros: max(resume, subscription.startMicros), endMicros: subscription.endsAtMicros,
-                                             untilMicros: atMicros, limit: maxPeriodsPerSubscription)
-        guard !periods.isEmpty else { return 0 }
-        let trialEnd = Self.trialEnd(subscription, calendar: calendar)
-        var drafted = 0
-        for period in periods where !finalizedStarts.contains(period.startMicros) {
-            let usageFrom = min(max(period.startMicros, trialEnd), period.endMicros)
-            let proration = usageFrom >= period.endMicros ? Proration(numerator: .zero, denominator: .one)!
-                : calendar.proration(of: BillingPeriod(startMicros: usageFrom, endMicros: period.endMicros))
-            var usage: [String: ChargeUsage] = [:]
-            if usageFrom < period.endMicros {
-                for charge in plan.charges {
-                    usage[charge.key] = try await self.usage(of: charge, tenantID: tenantID, devices: subscription.devices,
-                                                             fromMicros: usageFrom, toMicros: period.endMicros, timeZone: timeZone)
-                }
+        guard !subscriptions.isEmpty else { return [] }
+        let contracts = try await store.subscriptions.contracts(tenantID: tenantID)
+        var invoices: [String: [Invoice]] = [:]
+        after = nil
+        while true {
+            let page = try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 1_000, after: after)
+            for invoice in page { invoices[invoice.subscriptionID, default: []].append(invoice) }
+            guard let last = page.last, page.count == 1_000 else { break }
+            after = last.id
+        }
+        var plans: [String: PlanVersion] = [:]
+        var works: [Work] = []
+        for subscription in subscriptions {
+            guard let contract = contracts[subscription.contractID], contract.isActive else {
+                result.unsigned += 1
+                continue
             }
-            let evidence = InvoiceEvidence(planKey: subscription.planKey, planVersion: subscription.planVersion, contractSHA256: contract.sha256,
-                                           period: period, usageFromMicros: usageFrom, proration: proration,
-                                           slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
-            let statement = try InvoiceComputation.statement(plan: plan, evidence: evidence)
-            let lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: plan.currency, evidence: evidence) }
-            let invoice = Invoice(
-                id: existing.first { $0.period.startMicros == period.startMicros }?.id ?? APIKeyMaterial.identifier("inv"),
-                subscriptionID: subscription.id, customerID: customer.id, period: period, currency: plan.currency,
-                state: InvoiceLedgerState(total: statement.total), number: nil, lines: Self.json(lines), evidence: Self.json(evidence.document),
-                contractSHA256: contract.sha256, graceUntilMicros: period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
-            _ = try await store.billing.saveDraft(tenantID: tenantID, invoice)
-            drafted += 1
+            let planID = "\(subscription.planKey)#\(subscription.planVersion)"
+            if plans[planID] == nil {
+                plans[planID] = try await store.plans.version(tenantID: tenantID, planKey: subscription.planKey, number: subscription.planVersion)?.version
+            }
+            guard let plan = plans[planID], let timeZone = TimeZone(identifier: subscription.timeZone) else {
+                result.failed += 1
+                continue
+            }
+            let calendar = BillingCalendar(interval: plan.interval, anchorMicros: subscription.anchorMicros, timeZone: timeZone)
+            let existing = invoices[subscription.id] ?? []
+            let finalizedStarts = Set(existing.filter { $0.state.status != .draft }.map(\.period.startMicros))
+            // Resume after the last finalized period, so a long history is billed over several runs.
+            let resume = existing.filter { $0.state.status != .draft }.map(\.period.endMicros).max() ?? subscription.startMicros
+            let periods = calendar.closedPeriods(startMicros: max(resume, subscription.startMicros), endMicros: subscription.endsAtMicros,
+                                                 untilMicros: atMicros, limit: maxPeriodsPerSubscription)
+            let trialEnd = Self.trialEnd(subscription, timeZone: timeZone)
+            for period in periods where !finalizedStarts.contains(period.startMicros) {
+                let usageFrom = min(max(period.startMicros, trialEnd), period.endMicros)
+                let proration = usageFrom >= period.endMicros ? Proration(numerator: .zero, denominator: .one)!
+                    : calendar.proration(of: BillingPeriod(startMicros: usageFrom, endMicros: period.endMicros))
+                works.append(Work(subscription: subscription, plan: plan, contract: contract, period: period, usageFrom: usageFrom,
+                                  proration: proration, timeZone: timeZone,
+                                  existingID: existing.first { $0.period.startMicros == period.startMicros }?.id))
+            }
         }
-        return drafted
+        return works
+    }
+
+    private func draft(_ work: Work, usage cache: inout UsageCache, atMicros: Int64) async throws -> Invoice {
+        let subscription = work.subscription
+        var usage: [String: ChargeUsage] = [:]
+        if work.usageFrom < work.period.endMicros, !subscription.devices.isEmpty {
+            for charge in work.plan.charges {
+                usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: work.usageFrom,
+                                                          toMicros: work.period.endMicros, timeZone: work.timeZone)
+            }
+        }
+        let evidence = InvoiceEvidence(planKey: subscription.planKey, planVersion: subscription.planVersion, contractSHA256: work.contract.sha256,
+                                       period: work.period, usageFromMicros: work.usageFrom, proration: work.proration,
+                                       slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
+        let statement = try InvoiceComputation.statement(plan: work.plan, evidence: evidence)
+        let lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: work.plan.currency, evidence: evidence) }
+        return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
+                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: statement.total), number: nil,
+                       lines: Self.json(lines), evidence: Self.json(evidence.document), contractSHA256: work.contract.sha256,
+                       graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
     }
 
     /// The trial ends `trialDays` local days after the start.
-    static func trialEnd(_ subscription: Subscription, calendar: BillingCalendar) -> Int64 {
+    static func trialEnd(_ subscription: Subscription, timeZone: TimeZone) -> Int64 {
         guard subscription.trialDays > 0 else { return subscription.startMicros }
         var gregorian = Calendar(identifier: .gregorian)
-        gregorian.timeZone = calendar.timeZone
+        gregorian.timeZone = timeZone
         let start = Date(timeIntervalSince1970: Double(subscription.startMicros) / 1_000_000)
         guard let end = gregorian.date(byAdding: .day, value: subscription.trialDays, to: start) else { return subscription.startMicros }
         return Int64((end.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
-    /// A charge's usage of the covered devices from the meter's rollups: per hour when the
-    /// charge has time-of-use windows, per device state when the meter records one, else a total.
-    /// States outside the device-state list are kept as usage without a state (×1).
-    private func usage(of charge: PlanCharge, tenantID: String, devices: [String], fromMicros: Int64, toMicros: Int64,
-                       timeZone: TimeZone) async throws -> ChargeUsage {
-        guard !devices.isEmpty, let meter = try await store.meters.meter(tenantID: tenantID, slug: charge.meter) else { return .none }
+    /// What finalizing `invoice` posts: the receivable against revenue by stream.
+    static func postings(for invoice: Invoice) -> [Posting] {
+        guard let lines = try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]] else { return [] }
+        let code = invoice.currency.code
+        var byAccount: [LedgerAccount: ExactDecimal] = [:]
+        for line in lines {
+            guard let amount = (line["amount"] as? String).flatMap(ExactDecimal.init), !amount.isZero else { continue }
+            let account: LedgerAccount = line["kind"] as? String == "usage" ? .revenueUsage : .revenueSubscription
+            byAccount[account] = (try? (byAccount[account] ?? .zero).adding(amount)) ?? amount
+        }
+        guard !invoice.state.total.isZero else { return [] }
+        var postings = [Posting(.receivable, amount: invoice.state.total, currency: code)]
+        for account in LedgerAccount.allCases { if let amount = byAccount[account] { postings.append(Posting(account, amount: amount.negated(), currency: code)) } }
+        return postings
+    }
+
+    static func json(_ value: Any) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8),
+               as: UTF8.self)
+    }
+}
+
+/// Usage of a run, read once per meter, range and granularity for all devices and split by
+/// device, so ten thousand subscriptions cost a handful of rollup reads.
+struct UsageCache {
+    let store: Store
+    let tenantID: String
+    private var meters: [String: Meter]?
+    /// (meter, from, to, hourly, zone) → subject → rows.
+    private var rows: [String: [String: [UsageRow]]] = [:]
+
+    init(store: Store, tenantID: String) {
+        self.store = store
+        self.tenantID = tenantID
+    }
+
+    /// A charge's usage of `devices`: per hour when the charge has time-of-use windows, per
+    /// device state when the meter records one, else a total; the events themselves for charges
+    /// priced per event. States outside the device-state list count without a state (×1).
+    mutating func usage(of charge: PlanCharge, devices: [String], fromMicros: Int64, toMicros: Int64, timeZone: TimeZone) async throws -> ChargeUsage {
+        if meters == nil {
+            meters = Dictionary(uniqueKeysWithValues: try await store.meters.meters(tenantID: tenantID).map { ($0.definition.slug, $0) })
+        }
+        guard let meter = meters?[charge.meter] else { return .none }
         if charge.model.needsEvents {
             // Priced event by event: read the events themselves, not their rollups.
             let events = try await store.events.meterEvents(meter: meter, subjects: devices, fromMicros: fromMicros, toMicros: toMicros,
@@ -132,11 +220,16 @@ public struct BillingRun: Sendable {
         }
         let hasState = meter.definition.groupBy.contains { $0.name == "state" }
         let hourly = !charge.adjustments.timeOfUse.isEmpty
-        let from = fromMicros / 1_000_000, to = toMicros / 1_000_000
-        let windows = try WindowPlan(from: from, to: to, size: hourly ? .hour : nil, timeZone: timeZone, maxWindows: 100_000)
-        let rows = try await store.events.usage(meter: meter, query: UsageQuery(
-            fromSeconds: from, toSeconds: to, windows: windows, subjects: devices, groupBy: hasState ? ["state"] : [], filterGroupBy: [:]))
-        let slices = rows.map { row -> UsageSlice in
+        let key = "\(meter.id)|\(fromMicros)|\(toMicros)|\(hourly)|\(hourly ? timeZone.identifier : "")"
+        if rows[key] == nil {
+            let from = fromMicros / 1_000_000, to = toMicros / 1_000_000
+            let windows = try WindowPlan(from: from, to: to, size: hourly ? .hour : nil, timeZone: timeZone, maxWindows: 100_000)
+            let all = try await store.events.usage(meter: meter, query: UsageQuery(
+                fromSeconds: from, toSeconds: to, windows: windows, subjects: [], groupBy: hasState ? ["subject", "state"] : ["subject"],
+                filterGroupBy: [:]))
+            rows[key] = Dictionary(grouping: all, by: { $0.subject ?? "" })
+        }
+        let slices = devices.flatMap { rows[key]?[$0] ?? [] }.map { row -> UsageSlice in
             let state = (row.groupBy["state"] ?? nil).flatMap { DeviceState.known.contains($0) ? $0 : nil }
             return UsageSlice(quantity: row.value, state: state, startMicros: hourly ? row.windowStart * 1_000_000 : nil)
         }
@@ -144,28 +237,5 @@ public struct BillingRun: Sendable {
         var total = ExactDecimal.zero
         for slice in slices { total = try total.adding(slice.quantity) }
         return .total(total)
-    }
-
-    /// What finalizing `invoice` posts: the receivable against revenue by stream.
-    static func postings(for invoice: Invoice) -> [Posting] {
-        guard let lines = try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]] else { return [] }
-        let code = invoice.currency.code
-        var byAccount: [LedgerAccount: ExactDecimal] = [:]
-        var total = ExactDecimal.zero
-        for line in lines {
-            guard let amount = (line["amount"] as? String).flatMap(ExactDecimal.init), !amount.isZero else { continue }
-            let account: LedgerAccount = line["kind"] as? String == "usage" ? .revenueUsage : .revenueSubscription
-            byAccount[account] = (try? (byAccount[account] ?? .zero).adding(amount)) ?? amount
-            total = (try? total.adding(amount)) ?? total
-        }
-        guard !total.isZero else { return [] }
-        var postings = [Posting(.receivable, amount: total, currency: code)]
-        for account in LedgerAccount.allCases { if let amount = byAccount[account] { postings.append(Posting(account, amount: amount.negated(), currency: code)) } }
-        return postings
-    }
-
-    static func json(_ value: Any) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8),
-               as: UTF8.self)
     }
 }

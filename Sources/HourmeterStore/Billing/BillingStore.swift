@@ -58,6 +58,8 @@ public protocol BillingStore: Sendable {
     /// Returns the stored invoice (a finalized one is returned unchanged). Two runs at once
     /// never make two invoices for one period: the pair is unique in the database.
     func saveDraft(tenantID: String, _ invoice: Invoice) async throws -> Invoice
+    /// `saveDraft` for many invoices in one transaction (a billing run writes hundreds at once).
+    func saveDrafts(tenantID: String, _ invoices: [Invoice]) async throws
     func invoice(tenantID: String, id: String) async throws -> Invoice?
     func invoices(tenantID: String, subscriptionID: String?, limit: Int, after: String?) async throws -> [Invoice]
     /// Drafts whose grace period has ended by `atMicros`.
@@ -65,6 +67,9 @@ public protocol BillingStore: Sendable {
     /// Numbers the draft, makes it immutable and posts it to the ledger, in one transaction.
     /// A draft finalized meanwhile by another run is returned as it is.
     func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Invoice
+    /// Finalizes the drafts among `invoiceIDs` in one transaction, numbered in the given order;
+    /// returns how many it finalized (others were finalized meanwhile or are not drafts).
+    func finalizeAll(tenantID: String, invoiceIDs: [String], atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Int
     /// Applies a payment, credit note or void through the invoice state machine and posts it.
     func change(tenantID: String, invoiceID: String, _ change: InvoiceChange, currency: String, atMicros: Int64) async throws -> Invoice
     /// The tenant's ledger in sequence order.
@@ -75,31 +80,41 @@ public protocol BillingStore: Sendable {
 struct SQLBillingStore: BillingStore {
     let backend: any SQLBackend
 
-    func saveDraft(tenantID: String, _ invoice: Invoice) async throws -> Invoice {
+    func saveDrafts(tenantID: String, _ invoices: [Invoice]) async throws {
+        guard !invoices.isEmpty else { return }
         try await backend.transaction { db in
-            let inserted = try await db.raw("""
-                INSERT INTO invoices (id, tenant_id, subscription_id, customer_id, period_start, period_end, currency, status, number, total,
-                                      paid, credited, lines, evidence, contract_sha256, grace_until, created_at, finalized_at)
-                VALUES (\(bind: invoice.id), \(bind: tenantID), \(bind: invoice.subscriptionID), \(bind: invoice.customerID),
-                        \(bind: invoice.period.startMicros), \(bind: invoice.period.endMicros), \(bind: invoice.currency.code), 'draft', NULL,
-                        \(bind: invoice.state.total.description), '0', '0', \(bind: invoice.lines), \(bind: invoice.evidence),
-                        \(bind: invoice.contractSHA256), \(bind: invoice.graceUntilMicros), \(bind: invoice.createdAtMicros), NULL)
-                ON CONFLICT DO NOTHING RETURNING id
-                """).first()
-            if inserted == nil {
-                try await db.raw("""
-                    UPDATE invoices SET total = \(bind: invoice.state.total.description), lines = \(bind: invoice.lines),
-                        evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256),
-                        period_end = \(bind: invoice.period.endMicros), grace_until = \(bind: invoice.graceUntilMicros)
-                    WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
-                      AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
-                    """).run()
-            }
-            guard let row = try await db.raw("""
-                SELECT * FROM invoices WHERE subscription_id = \(bind: invoice.subscriptionID) AND period_start = \(bind: invoice.period.startMicros)
-                """).first() else { throw StoreError.unavailable("the draft invoice vanished") }
-            return try Self.invoice(row)
+            for invoice in invoices { _ = try await Self.saveDraft(tenantID: tenantID, invoice, on: db) }
         }
+    }
+
+    func saveDraft(tenantID: String, _ invoice: Invoice) async throws -> Invoice {
+        try await backend.transaction { db in try await Self.saveDraft(tenantID: tenantID, invoice, on: db) }
+    }
+
+    static func saveDraft(tenantID: String, _ invoice: Invoice, on db: any SQLDatabase) async throws -> Invoice {
+        let inserted = try await db.raw("""
+            INSERT INTO invoices (id, tenant_id, subscription_id, customer_id, period_start, period_end, currency, status, number, total,
+                                  paid, credited, lines, evidence, contract_sha256, grace_until, created_at, finalized_at)
+            VALUES (\(bind: invoice.id), \(bind: tenantID), \(bind: invoice.subscriptionID), \(bind: invoice.customerID),
+                    \(bind: invoice.period.startMicros), \(bind: invoice.period.endMicros), \(bind: invoice.currency.code), 'draft', NULL,
+                    \(bind: invoice.state.total.description), '0', '0', \(bind: invoice.lines), \(bind: invoice.evidence),
+                    \(bind: invoice.contractSHA256), \(bind: invoice.graceUntilMicros), \(bind: invoice.createdAtMicros), NULL)
+            ON CONFLICT DO NOTHING RETURNING id
+            """).first()
+        if inserted == nil {
+            try await db.raw("""
+                UPDATE invoices SET total = \(bind: invoice.state.total.description), lines = \(bind: invoice.lines),
+                    evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256),
+                    period_end = \(bind: invoice.period.endMicros), grace_until = \(bind: invoice.graceUntilMicros)
+                WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
+                  AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
+                """).run()
+        }
+        guard let row = try await db.raw("""
+            SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
+            AND period_start = \(bind: invoice.period.startMicros)
+            """).first() else { throw StoreError.unavailable("the draft invoice vanished") }
+        return try Self.invoice(row)
     }
 
     func invoice(tenantID: String, id: String) async throws -> Invoice? {
@@ -126,39 +141,59 @@ struct SQLBillingStore: BillingStore {
         }
     }
 
+    func finalizeAll(tenantID: String, invoiceIDs: [String], atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Int {
+        guard !invoiceIDs.isEmpty else { return 0 }
+        let engine = backend.engine
+        return try await backend.transaction { db in
+            try await Self.lockTenant(tenantID, engine: engine, on: db)
+            var count = 0
+            for id in invoiceIDs where try await Self.finalize(tenantID: tenantID, invoiceID: id, atMicros: atMicros, postings: postings,
+                                                                engine: engine, on: db).finalizedAtMicros == atMicros {
+                count += 1
+            }
+            return count
+        }
+    }
+
     func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Invoice {
         let engine = backend.engine
         return try await backend.transaction { db in
             try await Self.lockTenant(tenantID, engine: engine, on: db)
-            // The row lock keeps a concurrent draft revision from changing the total between
-            // this read and the postings made from it.
-            let lock = engine == .postgres ? " FOR UPDATE" : ""
-            guard let row = try await db.raw("SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND id = \(bind: invoiceID)\(unsafeRaw: lock)").first() else {
-                throw BillingStoreError.noSuchInvoice(invoiceID)
-            }
-            let invoice = try Self.invoice(row)
-            guard invoice.state.status == .draft else { return invoice }
-            let state: InvoiceLedgerState
-            do throws(InvoiceTransitionError) { state = try invoice.state.applying(.finalize) } catch { throw BillingStoreError.transition(error) }
-            let next = (try await db.raw("SELECT last_number FROM invoice_numbers WHERE tenant_id = \(bind: tenantID)").first()?
-                .decode(column: "last_number", as: Int64.self) ?? 0) + 1
-            if next == 1 {
-                try await db.raw("INSERT INTO invoice_numbers (tenant_id, last_number) VALUES (\(bind: tenantID), 1)").run()
-            } else {
-                try await db.raw("UPDATE invoice_numbers SET last_number = \(bind: next) WHERE tenant_id = \(bind: tenantID)").run()
-            }
-            let number = "INV-" + String(repeating: "0", count: max(0, 6 - String(next).count)) + String(next)
-            try await db.raw("""
-                UPDATE invoices SET status = \(bind: state.status.rawValue), number = \(bind: number), finalized_at = \(bind: atMicros)
-                WHERE id = \(bind: invoiceID)
-                """).run()
-            try await Self.append(kind: "invoice.finalized", reference: invoiceID, postings: postings(invoice), tenantID: tenantID, atMicros: atMicros, on: db)
-            var finalized = invoice
-            finalized.state = state
-            finalized.number = number
-            finalized.finalizedAtMicros = atMicros
-            return finalized
+            return try await Self.finalize(tenantID: tenantID, invoiceID: invoiceID, atMicros: atMicros, postings: postings, engine: engine, on: db)
         }
+    }
+
+    /// Finalizes one draft inside the caller's transaction, which holds the tenant's lock.
+    static func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: (Invoice) -> [Posting], engine: SQLEngine,
+                         on db: any SQLDatabase) async throws -> Invoice {
+        // The row lock keeps a concurrent draft revision from changing the total between
+        // this read and the postings made from it.
+        let lock = engine == .postgres ? " FOR UPDATE" : ""
+        guard let row = try await db.raw("SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND id = \(bind: invoiceID)\(unsafeRaw: lock)").first() else {
+            throw BillingStoreError.noSuchInvoice(invoiceID)
+        }
+        let invoice = try Self.invoice(row)
+        guard invoice.state.status == .draft else { return invoice }
+        let state: InvoiceLedgerState
+        do throws(InvoiceTransitionError) { state = try invoice.state.applying(.finalize) } catch { throw BillingStoreError.transition(error) }
+        let next = (try await db.raw("SELECT last_number FROM invoice_numbers WHERE tenant_id = \(bind: tenantID)").first()?
+            .decode(column: "last_number", as: Int64.self) ?? 0) + 1
+        if next == 1 {
+            try await db.raw("INSERT INTO invoice_numbers (tenant_id, last_number) VALUES (\(bind: tenantID), 1)").run()
+        } else {
+            try await db.raw("UPDATE invoice_numbers SET last_number = \(bind: next) WHERE tenant_id = \(bind: tenantID)").run()
+        }
+        let number = "INV-" + String(repeating: "0", count: max(0, 6 - String(next).count)) + String(next)
+        try await db.raw("""
+            UPDATE invoices SET status = \(bind: state.status.rawValue), number = \(bind: number), finalized_at = \(bind: atMicros)
+            WHERE id = \(bind: invoiceID)
+            """).run()
+        try await Self.append(kind: "invoice.finalized", reference: invoiceID, postings: postings(invoice), tenantID: tenantID, atMicros: atMicros, on: db)
+        var finalized = invoice
+        finalized.state = state
+        finalized.number = number
+        finalized.finalizedAtMicros = atMicros
+        return finalized
     }
 
     func change(tenantID: String, invoiceID: String, _ change: InvoiceChange, currency: String, atMicros: Int64) async throws -> Invoice {

@@ -85,6 +85,8 @@ public protocol SubscriptionStore: Sendable {
     func contract(tenantID: String, id: String) async throws -> Contract?
     /// Records a verified signature; a second signature by the same party is refused.
     func addSignature(tenantID: String, contractID: String, signer: String, keyID: String, signature: String, atMicros: Int64) async throws
+    /// Every contract of the tenant with its signatures, by id (one read for a billing run).
+    func contracts(tenantID: String) async throws -> [String: Contract]
     /// Tenants that have subscriptions, for the billing service.
     func tenantsWithSubscriptions() async throws -> [String]
 }
@@ -158,6 +160,28 @@ struct SQLSubscriptionStore: SubscriptionStore {
                 ON CONFLICT DO NOTHING RETURNING contract_id
                 """).first()
             if inserted == nil { throw SubscriptionStoreError.alreadySigned(signer: signer) }
+        }
+    }
+
+    func contracts(tenantID: String) async throws -> [String: Contract] {
+        try await backend.read { db in
+            var contracts: [String: Contract] = [:]
+            for row in try await db.raw("SELECT id, subscription_id, sha256, replaces, created_at FROM contracts WHERE tenant_id = \(bind: tenantID)").all() {
+                let id = try row.decode(column: "id", as: String.self)
+                contracts[id] = Contract(id: id, subscriptionID: try row.decode(column: "subscription_id", as: String.self),
+                                         sha256: try row.decode(column: "sha256", as: String.self), document: "",
+                                         replaces: try row.decode(column: "replaces", as: String?.self),
+                                         createdAtMicros: try row.decode(column: "created_at", as: Int64.self), signatures: [:])
+            }
+            for row in try await db.raw("""
+                SELECT s.* FROM contract_signatures s JOIN contracts c ON c.id = s.contract_id WHERE c.tenant_id = \(bind: tenantID)
+                """).all() {
+                let id = try row.decode(column: "contract_id", as: String.self)
+                contracts[id]?.signatures[try row.decode(column: "signer", as: String.self)] = Contract.Signature(
+                    keyID: try row.decode(column: "key_id", as: String.self), signature: try row.decode(column: "signature", as: String.self),
+                    signedAtMicros: try row.decode(column: "signed_at", as: Int64.self))
+            }
+            return contracts
         }
     }
 
