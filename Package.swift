@@ -54,7 +54,7 @@ let package = Package(
             ],
             resources: [.copy("openapi.yaml")]
         ),
-        // The command line: serve, keys, bench.
+        // The command line: serve, keys, ledger, bench.
         .executableTarget(
             name: "hourmeter",
             dependencies: [
@@ -64,6 +64,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "HourmeterCoreTests", dependencies: ["HourmeterCore", .product(name: "Crypto", package: "swift-crypto")]),

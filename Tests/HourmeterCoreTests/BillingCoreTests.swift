@@ -145,3 +145,19 @@ private func micros(_ text: String) -> Int64 { RFC3339.parseMicroseconds(text)! 
         #expect(ContractSignature.publicKey(base64: "c2hvcnQ=") == nil)
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func serializeWritesWhatJSONSerializationWrites() throws {
+        let value: [String: Any] = [
+            "b": [1, "two", true, false, NSNull(), ["z": "é/\"\\\n\t\u{01}", "a": []] as [String: Any]] as [Any],
+            "a": "plain", "count": 42, "nested": ["k": ["x", "y"]],
+        ]
+        let ours = JSONText.serialize(value)
+        let foundation = String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        // Same text, or at least the same JSON (escape spellings of control characters may differ).
+        let reparsedOurs = try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? NSDictionary
+        let reparsedFoundation = try JSONSerialization.jsonObject(with: Data(foundation.utf8)) as? NSDictionary
+        #expect(reparsedOurs == reparsedFoundation)
+        #expect(ours.hasPrefix(#"{"a":"plain","b":[1,"two",true,false,null,{"a":[],"z":"é/\"#))
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Writing JSON text by hand where the hot path cannot afford an encoder
 /// (group keys, event listings). One escaper, used everywhere.
 public enum JSONText {
@@ -23,6 +25,52 @@ public enum JSONText {
                 out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
             default: out.unicodeScalars.append(scalar)
             }
+        }
+    }
+
+    /// `value` (what `JSONSerialization` accepts: dictionaries with string keys, arrays,
+    /// strings, integers, booleans, `NSNull`) as compact JSON with sorted keys — the same text
+    /// `JSONSerialization` writes with `.sortedKeys`, without bridging every value through
+    /// Foundation's classes, which costs about a millisecond per invoice on Linux.
+    public static func serialize(_ value: Any) -> String {
+        var out = ""
+        append(value, to: &out)
+        return out
+    }
+
+    static func append(_ value: Any, to out: inout String) {
+        switch value {
+        case let text as String:
+            out.append("\"")
+            appendEscaped(text, to: &out)
+            out.append("\"")
+        case let object as [String: Any]:
+            out.append("{")
+            for (index, key) in object.keys.sorted().enumerated() {
+                if index > 0 { out.append(",") }
+                out.append("\"")
+                appendEscaped(key, to: &out)
+                out.append("\":")
+                append(object[key]!, to: &out)
+            }
+            out.append("}")
+        case let array as [Any]:
+            out.append("[")
+            for (index, element) in array.enumerated() {
+                if index > 0 { out.append(",") }
+                append(element, to: &out)
+            }
+            out.append("]")
+        case let flag as Bool where DocumentObject.isBoolean(value):
+            out.append(flag ? "true" : "false")
+        case let integer as Int:
+            out.append(String(integer))
+        case let integer as Int64:
+            out.append(String(integer))
+        case is NSNull:
+            out.append("null")
+        default:
+            out.append("null")
         }
     }
 }

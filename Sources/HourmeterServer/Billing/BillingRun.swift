@@ -148,9 +148,10 @@ public struct BillingRun: Sendable {
                                        slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
         let statement = try InvoiceComputation.statement(plan: work.plan, evidence: evidence)
         let lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: work.plan.currency, evidence: evidence) }
+        let linesJSON = Self.json(lines), evidenceJSON = Self.json(evidence.document)
         return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
                        period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: statement.total), number: nil,
-                       lines: Self.json(lines), evidence: Self.json(evidence.document), contractSHA256: work.contract.sha256,
+                       lines: linesJSON, evidence: evidenceJSON, contractSHA256: work.contract.sha256,
                        graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
     }
 
@@ -180,10 +181,7 @@ public struct BillingRun: Sendable {
         return postings
     }
 
-    static func json(_ value: Any) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8),
-               as: UTF8.self)
-    }
+    static func json(_ value: Any) -> String { JSONText.serialize(value) }
 }
 
 /// Usage of a run, read once per meter, range and granularity for all devices and split by

@@ -54,19 +54,14 @@ public enum InvoiceChange: Sendable, Equatable {
 }
 
 public protocol BillingStore: Sendable {
-    /// Creates the draft for (subscription, period start), or revises it while it is a draft.
-    /// Returns the stored invoice (a finalized one is returned unchanged). Two runs at once
-    /// never make two invoices for one period: the pair is unique in the database.
-    func saveDraft(tenantID: String, _ invoice: Invoice) async throws -> Invoice
-    /// `saveDraft` for many invoices in one transaction (a billing run writes hundreds at once).
+    /// Creates each invoice's draft for its (subscription, period start), or revises the stored
+    /// one while it is a draft; a finalized invoice is left unchanged. Two runs at once never
+    /// make two invoices for one period: the pair is unique in the database.
     func saveDrafts(tenantID: String, _ invoices: [Invoice]) async throws
     func invoice(tenantID: String, id: String) async throws -> Invoice?
     func invoices(tenantID: String, subscriptionID: String?, limit: Int, after: String?) async throws -> [Invoice]
     /// Drafts whose grace period has ended by `atMicros`.
     func draftsDue(tenantID: String, atMicros: Int64) async throws -> [Invoice]
-    /// Numbers the draft, makes it immutable and posts it to the ledger, in one transaction.
-    /// A draft finalized meanwhile by another run is returned as it is.
-    func finalize(tenantID: String, invoiceID: String, atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Invoice
     /// Finalizes the drafts among `invoiceIDs` in one transaction, numbered in the given order;
     /// returns how many it finalized (others were finalized meanwhile or are not drafts).
     func finalizeAll(tenantID: String, invoiceIDs: [String], atMicros: Int64, postings: @Sendable (Invoice) -> [Posting]) async throws -> Int
@@ -80,41 +75,43 @@ public protocol BillingStore: Sendable {
 struct SQLBillingStore: BillingStore {
     let backend: any SQLBackend
 
+    /// New drafts go in as multi-row inserts; those that exist already (a rerun within the
+    /// grace period) are revised one by one, and only while they are drafts.
     func saveDrafts(tenantID: String, _ invoices: [Invoice]) async throws {
         guard !invoices.isEmpty else { return }
         try await backend.transaction { db in
-            for invoice in invoices { _ = try await Self.saveDraft(tenantID: tenantID, invoice, on: db) }
+            for start in stride(from: 0, to: invoices.count, by: 100) {
+                let chunk = invoices[start..<min(start + 100, invoices.count)]
+                var values: [SQLQueryString] = []
+                for invoice in chunk {
+                    values.append("""
+                        (\(bind: invoice.id), \(bind: tenantID), \(bind: invoice.subscriptionID), \(bind: invoice.customerID),
+                         \(bind: invoice.period.startMicros), \(bind: invoice.period.endMicros), \(bind: invoice.currency.code), 'draft', NULL,
+                         \(bind: invoice.state.total.description), '0', '0', \(bind: invoice.lines), \(bind: invoice.evidence),
+                         \(bind: invoice.contractSHA256), \(bind: invoice.graceUntilMicros), \(bind: invoice.createdAtMicros), NULL)
+                        """)
+                }
+                let inserted = Set(try await db.raw("""
+                    INSERT INTO invoices (id, tenant_id, subscription_id, customer_id, period_start, period_end, currency, status, number, total,
+                                          paid, credited, lines, evidence, contract_sha256, grace_until, created_at, finalized_at)
+                    VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING RETURNING id
+                    """).all().map { try $0.decode(column: "id", as: String.self) })
+                for invoice in chunk where !inserted.contains(invoice.id) {
+                    try await Self.revise(tenantID: tenantID, invoice, on: db)
+                }
+            }
         }
     }
 
-    func saveDraft(tenantID: String, _ invoice: Invoice) async throws -> Invoice {
-        try await backend.transaction { db in try await Self.saveDraft(tenantID: tenantID, invoice, on: db) }
-    }
-
-    static func saveDraft(tenantID: String, _ invoice: Invoice, on db: any SQLDatabase) async throws -> Invoice {
-        let inserted = try await db.raw("""
-            INSERT INTO invoices (id, tenant_id, subscription_id, customer_id, period_start, period_end, currency, status, number, total,
-                                  paid, credited, lines, evidence, contract_sha256, grace_until, created_at, finalized_at)
-            VALUES (\(bind: invoice.id), \(bind: tenantID), \(bind: invoice.subscriptionID), \(bind: invoice.customerID),
-                    \(bind: invoice.period.startMicros), \(bind: invoice.period.endMicros), \(bind: invoice.currency.code), 'draft', NULL,
-                    \(bind: invoice.state.total.description), '0', '0', \(bind: invoice.lines), \(bind: invoice.evidence),
-                    \(bind: invoice.contractSHA256), \(bind: invoice.graceUntilMicros), \(bind: invoice.createdAtMicros), NULL)
-            ON CONFLICT DO NOTHING RETURNING id
-            """).first()
-        if inserted == nil {
-            try await db.raw("""
-                UPDATE invoices SET total = \(bind: invoice.state.total.description), lines = \(bind: invoice.lines),
-                    evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256),
-                    period_end = \(bind: invoice.period.endMicros), grace_until = \(bind: invoice.graceUntilMicros)
-                WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
-                  AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
-                """).run()
-        }
-        guard let row = try await db.raw("""
-            SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
-            AND period_start = \(bind: invoice.period.startMicros)
-            """).first() else { throw StoreError.unavailable("the draft invoice vanished") }
-        return try Self.invoice(row)
+    /// Revises the stored draft of the same subscription and period; a finalized one is left alone.
+    static func revise(tenantID: String, _ invoice: Invoice, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE invoices SET total = \(bind: invoice.state.total.description), lines = \(bind: invoice.lines),
+                evidence = \(bind: invoice.evidence), contract_sha256 = \(bind: invoice.contractSHA256),
+                period_end = \(bind: invoice.period.endMicros), grace_until = \(bind: invoice.graceUntilMicros)
+            WHERE tenant_id = \(bind: tenantID) AND subscription_id = \(bind: invoice.subscriptionID)
+              AND period_start = \(bind: invoice.period.startMicros) AND status = 'draft'
+            """).run()
     }
 
     func invoice(tenantID: String, id: String) async throws -> Invoice? {
@@ -146,12 +143,59 @@ struct SQLBillingStore: BillingStore {
         let engine = backend.engine
         return try await backend.transaction { db in
             try await Self.lockTenant(tenantID, engine: engine, on: db)
-            var count = 0
-            for id in invoiceIDs where try await Self.finalize(tenantID: tenantID, invoiceID: id, atMicros: atMicros, postings: postings,
-                                                                engine: engine, on: db).finalizedAtMicros == atMicros {
-                count += 1
+            // Read the batch under lock, number it and chain its entries in memory, then write
+            // the numbers, the invoices and the entries in a few statements.
+            let lock = engine == .postgres ? " FOR UPDATE" : ""
+            let ids = invoiceIDs.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
+            let rows = try await db.raw("""
+                SELECT * FROM invoices WHERE tenant_id = \(bind: tenantID) AND status = 'draft' AND id IN (\(ids))\(unsafeRaw: lock)
+                """).all()
+            let drafts = Dictionary(uniqueKeysWithValues: try rows.map { row in let invoice = try Self.invoice(row); return (invoice.id, invoice) })
+            let ordered = invoiceIDs.compactMap { drafts[$0] }
+            guard !ordered.isEmpty else { return 0 }
+            var number = try await db.raw("SELECT last_number FROM invoice_numbers WHERE tenant_id = \(bind: tenantID)").first()?
+                .decode(column: "last_number", as: Int64.self)
+            let hadNumbers = number != nil
+            let last = try await db.raw("SELECT sequence, hash FROM ledger_entries WHERE tenant_id = \(bind: tenantID) ORDER BY sequence DESC LIMIT 1").first()
+            var sequence = try last?.decode(column: "sequence", as: Int64.self) ?? 0
+            var previous = try last?.decode(column: "hash", as: String.self) ?? LedgerChain.genesis
+            var updates: [SQLQueryString] = [], entries: [SQLQueryString] = []
+            for invoice in ordered {
+                let state: InvoiceLedgerState
+                do throws(InvoiceTransitionError) { state = try invoice.state.applying(.finalize) } catch { throw BillingStoreError.transition(error) }
+                number = (number ?? 0) + 1
+                updates.append("(\(bind: invoice.id), \(bind: state.status.rawValue), \(bind: Self.invoiceNumber(number!)))")
+                sequence += 1
+                let entry: LedgerEntry
+                do throws(LedgerError) {
+                    entry = try LedgerEntry(sequence: sequence, kind: "invoice.finalized", reference: invoice.id, postings: postings(invoice),
+                                            atMicros: atMicros, previousHash: previous)
+                } catch { throw BillingStoreError.ledger(error) }
+                previous = entry.hash
+                entries.append("""
+                    (\(bind: tenantID), \(bind: sequence), 'invoice.finalized', \(bind: invoice.id), \(bind: Self.postingsJSON(entry.postings)),
+                     \(bind: atMicros), \(bind: entry.previousHash), \(bind: entry.hash))
+                    """)
             }
-            return count
+            if hadNumbers {
+                try await db.raw("UPDATE invoice_numbers SET last_number = \(bind: number!) WHERE tenant_id = \(bind: tenantID)").run()
+            } else {
+                try await db.raw("INSERT INTO invoice_numbers (tenant_id, last_number) VALUES (\(bind: tenantID), \(bind: number!))").run()
+            }
+            for start in stride(from: 0, to: updates.count, by: 200) {
+                let chunk = updates[start..<min(start + 200, updates.count)].joined(separator: ", ")
+                try await db.raw("""
+                    WITH v (id, status, number) AS (VALUES \(chunk))
+                    UPDATE invoices SET status = (SELECT v.status FROM v WHERE v.id = invoices.id),
+                        number = (SELECT v.number FROM v WHERE v.id = invoices.id), finalized_at = \(bind: atMicros)
+                    WHERE tenant_id = \(bind: tenantID) AND id IN (SELECT v.id FROM v)
+                    """).run()
+                try await db.raw("""
+                    INSERT INTO ledger_entries (tenant_id, sequence, kind, reference, postings, at, previous_hash, hash)
+                    VALUES \(entries[start..<min(start + 200, entries.count)].joined(separator: ", "))
+                    """).run()
+            }
+            return ordered.count
         }
     }
 
@@ -183,7 +227,7 @@ struct SQLBillingStore: BillingStore {
         } else {
             try await db.raw("UPDATE invoice_numbers SET last_number = \(bind: next) WHERE tenant_id = \(bind: tenantID)").run()
         }
-        let number = "INV-" + String(repeating: "0", count: max(0, 6 - String(next).count)) + String(next)
+        let number = invoiceNumber(next)
         try await db.raw("""
             UPDATE invoices SET status = \(bind: state.status.rawValue), number = \(bind: number), finalized_at = \(bind: atMicros)
             WHERE id = \(bind: invoiceID)
@@ -269,6 +313,17 @@ struct SQLBillingStore: BillingStore {
         return try entry(row).postings
     }
 
+    /// "INV-000042": gapless per tenant, at least six digits.
+    static func invoiceNumber(_ value: Int64) -> String {
+        "INV-" + String(repeating: "0", count: max(0, 6 - String(value).count)) + String(value)
+    }
+
+    static func postingsJSON(_ postings: [Posting]) -> String {
+        JSONText.serialize(postings.map { posting in
+            ["account": posting.account, "party": posting.party, "amount": posting.amount.description, "currency": posting.currency]
+        })
+    }
+
     /// Appends an entry after the tenant's last one (the caller holds the tenant's lock).
     static func append(kind: String, reference: String, postings: [Posting], tenantID: String, atMicros: Int64, on db: any SQLDatabase) async throws {
         let last = try await db.raw("""
@@ -280,9 +335,7 @@ struct SQLBillingStore: BillingStore {
         do throws(LedgerError) {
             entry = try LedgerEntry(sequence: sequence, kind: kind, reference: reference, postings: postings, atMicros: atMicros, previousHash: previous)
         } catch { throw BillingStoreError.ledger(error) }
-        let postingsJSON = String(decoding: try JSONSerialization.data(withJSONObject: postings.map { posting in
-            ["account": posting.account, "party": posting.party, "amount": posting.amount.description, "currency": posting.currency]
-        }, options: [.sortedKeys]), as: UTF8.self)
+        let postingsJSON = Self.postingsJSON(postings)
         try await db.raw("""
             INSERT INTO ledger_entries (tenant_id, sequence, kind, reference, postings, at, previous_hash, hash)
             VALUES (\(bind: tenantID), \(bind: sequence), \(bind: kind), \(bind: reference), \(bind: postingsJSON), \(bind: atMicros),
