@@ -212,6 +212,26 @@ private struct BillingFixture: Sendable {
             _ = try await app.request(.get, "/api/v1/invoices/\(invoiceID)", key: other).problem(.notFound, "not-found")
             #expect(try await app.request(.get, "/api/v1/ledger", key: other).jsonArray().isEmpty)
 
+            // An October event that arrives after October was finalized is not lost: November's
+            // invoice carries an adjustment naming INV-000001. By hand: October now has
+            // 315 hours, 100 × 10 + 215 × 8 = 2720, plus 3000 = 5720 (above the commitment);
+            // 5000 was billed, so the adjustment is 720. November: 3000 + 0 usage, topped up to 5000.
+            let veryLate = cloudEvent("oct-3", subject: "EX-1", time: "2026-10-20T08:00:00Z", data: #"{"hours":300,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(veryLate)]").status == .noContent)
+            let december = try await fixture.run(app, at: "2026-12-02T00:00:00+08:00")
+            #expect(december["finalized"] as? Int == 1)
+            let all = try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray()
+            let novemberID = try #require(all.first { $0["period_start"] as? String == "2026-10-31T16:00:00Z" }?["id"] as? String)
+            let november = try await app.request(.get, "/api/v1/invoices/\(novemberID)", key: fixture.key).json()
+            #expect(november["number"] as? String == "INV-000002" && november["total"] as? String == "5720.00")
+            let novemberLines = try #require(november["lines"] as? [[String: Any]])
+            let adjustment = try #require(novemberLines.last)
+            #expect(adjustment["kind"] as? String == "adjustment" && adjustment["adjusts_number"] as? String == "INV-000001")
+            #expect(adjustment["amount"] as? String == "720.00")
+            #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
+            // Billed once: another run finds nothing more to adjust.
+            #expect(try await fixture.run(app, at: "2026-12-03T00:00:00+08:00")["drafted"] as? Int == 0)
+
             // Changing a stored amount behind the application's back is caught.
             try await app.store.backend.transaction { db in
                 try await db.raw("UPDATE invoices SET total = '4000' WHERE id = \(bind: invoiceID)").run()

@@ -88,6 +88,35 @@ public enum InvoiceComputation {
                                              slaTier: evidence.slaTier, timeZone: timeZone))
     }
 
+    /// A finalized period computed again with the usage the meters hold now (events that
+    /// arrived after it was finalized): what it should have cost, less what was billed for it
+    /// (its total and earlier adjustments). Nil when nothing changed. Returns the adjustment
+    /// line for the current invoice and its evidence, which names the period and the invoice.
+    public static func adjustment(plan: PlanVersion, recomputed evidence: InvoiceEvidence, invoiceID: String, invoiceNumber: String,
+                                  billed: ExactDecimal) throws(PricingError) -> (line: [String: Any], evidence: [String: Any], amount: ExactDecimal)? {
+        let total = try statement(plan: plan, evidence: evidence).total
+        let amount: ExactDecimal
+        do { amount = try total.subtracting(billed) } catch { throw PricingError(field: "adjustment", reason: "overflow") }
+        guard !amount.isZero else { return nil }
+        let currency = plan.currency
+        let period = "\(RFC3339.format(microseconds: evidence.period.startMicros))–\(RFC3339.format(microseconds: evidence.period.endMicros))"
+        let line: [String: Any] = [
+            "kind": "adjustment", "charge": "adjustment:\(invoiceNumber)", "amount": currency.format(amount),
+            "adjusts_invoice": invoiceID, "adjusts_number": invoiceNumber,
+            "decomposition": [
+                ["kind": "recomputed", "description": "\(invoiceNumber) for \(period) computed again with events that arrived after it was finalized",
+                 "quantity": "1", "rate": total.description, "amount": total.description],
+                ["kind": "already_billed", "description": "already billed for that period", "quantity": "1",
+                 "rate": billed.negated().description, "amount": billed.negated().description],
+            ],
+            "evidence": ["contract_sha256": evidence.contractSHA256, "window_start": RFC3339.format(microseconds: evidence.period.startMicros),
+                         "window_end": RFC3339.format(microseconds: evidence.period.endMicros)] as [String: Any],
+        ]
+        let record: [String: Any] = ["invoice": invoiceID, "number": invoiceNumber, "billed": billed.description,
+                                     "amount": amount.description, "evidence": evidence.document]
+        return (line, record, amount)
+    }
+
     /// A statement's line as stored on an invoice: the pricing line with its evidence
     /// (meter, window, quantity, contract hash).
     public static func lineDocument(_ line: RatedLine, currency: Currency, evidence: InvoiceEvidence) -> [String: Any] {

@@ -47,7 +47,14 @@ public struct BillingRun: Sendable {
         var proration: Proration
         var timeZone: TimeZone
         var existingID: String?
+        /// Finalized earlier periods to check for late events (the latest `adjustmentLookback`).
+        var priors: [Invoice]
+        /// What earlier adjustments already billed, by the invoice they adjusted.
+        var adjusted: [String: ExactDecimal]
     }
+
+    /// How many finalized periods back late events are looked for on each draft.
+    static let adjustmentLookback = 3
 
     public func run(tenantID: String, atMicros: Int64) async throws -> Result {
         var result = Result()
@@ -122,13 +129,18 @@ public struct BillingRun: Sendable {
             let periods = calendar.closedPeriods(startMicros: max(resume, subscription.startMicros), endMicros: subscription.endsAtMicros,
                                                  untilMicros: atMicros, limit: maxPeriodsPerSubscription)
             let trialEnd = Self.trialEnd(subscription, timeZone: timeZone)
+            let finalized = existing.filter { $0.state.status != .draft }.sorted { $0.period.startMicros < $1.period.startMicros }
+            let adjusted = Self.adjustmentsBilled(finalized)
             for period in periods where !finalizedStarts.contains(period.startMicros) {
                 let usageFrom = min(max(period.startMicros, trialEnd), period.endMicros)
                 let proration = usageFrom >= period.endMicros ? Proration(numerator: .zero, denominator: .one)!
                     : calendar.proration(of: BillingPeriod(startMicros: usageFrom, endMicros: period.endMicros))
                 works.append(Work(subscription: subscription, plan: plan, contract: contract, period: period, usageFrom: usageFrom,
                                   proration: proration, timeZone: timeZone,
-                                  existingID: existing.first { $0.period.startMicros == period.startMicros }?.id))
+                                  existingID: existing.first { $0.period.startMicros == period.startMicros }?.id,
+                                  priors: Array(finalized.filter { $0.period.endMicros <= period.startMicros && $0.state.status != .void }
+                                      .suffix(Self.adjustmentLookback)),
+                                  adjusted: adjusted))
             }
         }
         return works
@@ -147,12 +159,48 @@ public struct BillingRun: Sendable {
                                        period: work.period, usageFromMicros: work.usageFrom, proration: work.proration,
                                        slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
         let statement = try InvoiceComputation.statement(plan: work.plan, evidence: evidence)
-        let lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: work.plan.currency, evidence: evidence) }
-        let linesJSON = Self.json(lines), evidenceJSON = Self.json(evidence.document)
+        var lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: work.plan.currency, evidence: evidence) }
+        var evidenceDocument = evidence.document
+        var total = statement.total
+        // Late events of finalized periods: what those periods cost now, less what was billed.
+        var adjustments: [[String: Any]] = []
+        for prior in work.priors {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
+                  var recomputed = InvoiceEvidence(document: object) else { continue }
+            if recomputed.usageFromMicros < recomputed.period.endMicros, !subscription.devices.isEmpty {
+                for charge in work.plan.charges {
+                    recomputed.usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: recomputed.usageFromMicros,
+                                                                         toMicros: recomputed.period.endMicros, timeZone: work.timeZone)
+                }
+            }
+            let billed = try prior.state.total.adding(work.adjusted[prior.id] ?? .zero)
+            if let adjustment = try InvoiceComputation.adjustment(plan: work.plan, recomputed: recomputed, invoiceID: prior.id,
+                                                                   invoiceNumber: prior.number ?? prior.id, billed: billed) {
+                lines.append(adjustment.line)
+                adjustments.append(adjustment.evidence)
+                total = try total.adding(adjustment.amount)
+            }
+        }
+        if !adjustments.isEmpty { evidenceDocument["adjustments"] = adjustments }
+        let linesJSON = Self.json(lines), evidenceJSON = Self.json(evidenceDocument)
         return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
-                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: statement.total), number: nil,
+                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: total), number: nil,
                        lines: linesJSON, evidence: evidenceJSON, contractSHA256: work.contract.sha256,
                        graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
+    }
+
+    /// Sums the adjustments finalized invoices carry, by the invoice they adjusted (from their evidence).
+    static func adjustmentsBilled(_ finalized: [Invoice]) -> [String: ExactDecimal] {
+        var sums: [String: ExactDecimal] = [:]
+        for invoice in finalized where invoice.evidence.contains("\"adjustments\"") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8)) as? [String: Any],
+                  let list = object["adjustments"] as? [[String: Any]] else { continue }
+            for item in list {
+                guard let id = item["invoice"] as? String, let amount = (item["amount"] as? String).flatMap(ExactDecimal.init) else { continue }
+                sums[id] = (try? (sums[id] ?? .zero).adding(amount)) ?? amount
+            }
+        }
+        return sums
     }
 
     /// The trial ends `trialDays` local days after the start.
@@ -172,7 +220,8 @@ public struct BillingRun: Sendable {
         var byAccount: [LedgerAccount: ExactDecimal] = [:]
         for line in lines {
             guard let amount = (line["amount"] as? String).flatMap(ExactDecimal.init), !amount.isZero else { continue }
-            let account: LedgerAccount = line["kind"] as? String == "usage" ? .revenueUsage : .revenueSubscription
+            let kind = line["kind"] as? String
+            let account: LedgerAccount = kind == "usage" || kind == "adjustment" ? .revenueUsage : .revenueSubscription
             byAccount[account] = (try? (byAccount[account] ?? .zero).adding(amount)) ?? amount
         }
         guard !invoice.state.total.isZero else { return [] }

@@ -67,11 +67,37 @@ public struct LedgerVerification: Sendable {
         do { statement = try InvoiceComputation.statement(plan: plan, evidence: evidence) } catch {
             return "its evidence does not rate: \(error)"
         }
-        guard statement.total == invoice.state.total else {
-            return "recomputed total \(plan.currency.format(statement.total)) differs from the stored \(plan.currency.format(invoice.state.total))"
+        // Adjustments for late events of earlier periods: each recomputed from its own evidence.
+        var total = statement.total
+        var adjustmentAmounts: [ExactDecimal] = []
+        for item in evidenceObject["adjustments"] as? [[String: Any]] ?? [] {
+            guard let id = item["invoice"] as? String, let number = item["number"] as? String,
+                  let billed = (item["billed"] as? String).flatMap(ExactDecimal.init),
+                  let recorded = (item["amount"] as? String).flatMap(ExactDecimal.init),
+                  let recomputedObject = item["evidence"] as? [String: Any], let recomputed = InvoiceEvidence(document: recomputedObject) else {
+                return "an adjustment's evidence does not read"
+            }
+            let amount: ExactDecimal
+            do {
+                amount = try InvoiceComputation.adjustment(plan: plan, recomputed: recomputed, invoiceID: id, invoiceNumber: number, billed: billed)?.amount ?? .zero
+            } catch { return "an adjustment's evidence does not rate: \(error)" }
+            guard amount == recorded else { return "the adjustment of \(number) recomputes to \(amount), recorded \(recorded)" }
+            adjustmentAmounts.append(amount)
+            total = (try? total.adding(amount)) ?? total
+        }
+        guard total == invoice.state.total else {
+            return "recomputed total \(plan.currency.format(total)) differs from the stored \(plan.currency.format(invoice.state.total))"
         }
         let stored = (try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]]) ?? []
-        guard stored.count == statement.lines.count else { return "it stores \(stored.count) lines; its evidence gives \(statement.lines.count)" }
+        guard stored.count == statement.lines.count + adjustmentAmounts.count else {
+            return "it stores \(stored.count) lines; its evidence gives \(statement.lines.count + adjustmentAmounts.count)"
+        }
+        for (offset, amount) in adjustmentAmounts.enumerated() {
+            let line = stored[statement.lines.count + offset]
+            guard (line["amount"] as? String).flatMap(ExactDecimal.init) == amount else {
+                return "adjustment line \(statement.lines.count + offset) does not match its evidence"
+            }
+        }
         for (index, line) in statement.lines.enumerated() {
             let amount = (stored[index]["amount"] as? String).flatMap(ExactDecimal.init)
             guard amount == line.amount, stored[index]["charge"] as? String == line.charge else {
