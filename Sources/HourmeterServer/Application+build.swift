@@ -21,6 +21,7 @@ public func buildRouter(store: Store, configuration: ServerConfiguration, metric
     CustomerRoutes(store: store, configuration: configuration).register(on: api)
     SubscriptionRoutes(store: store, configuration: configuration).register(on: api)
     InvoiceRoutes(store: store, configuration: configuration).register(on: api)
+    WebhookRoutes(store: store, configuration: configuration).register(on: api)
     return router
 }
 

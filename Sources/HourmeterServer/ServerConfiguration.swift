@@ -14,6 +14,10 @@ public struct ServerConfiguration: Sendable {
     /// it. 0 by default: billing a period that has not happened would finalize invoices for
     /// usage nobody had yet. Back-filling the past is always allowed; tests raise this.
     public var billingRunMaxAheadSeconds: Int64 = 0
+    /// `webhookIntervalSeconds`: how often `serve` delivers what the webhook outbox holds (0: never).
+    public var webhookIntervalSeconds: Int64 = 2
+    /// `webhookMaxAttempts`: attempts per delivery before it is marked failed.
+    public var webhookMaxAttempts = 8
     /// The clock, in µs since the epoch. Injected so tests can stand it still.
     public var nowMicros: @Sendable () -> Int64 = ServerConfiguration.systemClock
 

@@ -13,6 +13,7 @@ public final class Store: Sendable {
     public let customers: any CustomerStore
     public let subscriptions: any SubscriptionStore
     public let billing: any BillingStore
+    public let webhooks: any WebhookStore
     public let usage: SQLUsageStore
     public var meters: any MeterStore { usage }
     public var events: any EventStore { usage }
@@ -25,6 +26,7 @@ public final class Store: Sendable {
         self.customers = SQLCustomerStore(backend: backend)
         self.subscriptions = SQLSubscriptionStore(backend: backend)
         self.billing = SQLBillingStore(backend: backend)
+        self.webhooks = SQLWebhookStore(backend: backend)
         self.usage = usage
     }
 

@@ -17,6 +17,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest page of a listing (env HOURMETER_MAX_LIST_LIMIT, default 1000).") var maxListLimit: Int?
     @Option(help: "Seconds a closed period's draft invoice stays open for late events (env HOURMETER_BILLING_GRACE_SECONDS, default 86400).") var billingGraceSeconds: Int?
     @Option(help: "Seconds between billing cycles, 0 for none (env HOURMETER_BILLING_INTERVAL_SECONDS, default 60).") var billingIntervalSeconds: Int?
+    @Option(help: "Seconds between webhook delivery rounds, 0 for none (env HOURMETER_WEBHOOK_INTERVAL_SECONDS, default 2).") var webhookIntervalSeconds: Int?
+    @Option(help: "Attempts per webhook delivery before it fails (env HOURMETER_WEBHOOK_MAX_ATTEMPTS, default 8).") var webhookMaxAttempts: Int?
 
     func serverConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -35,6 +37,11 @@ struct Serve: AsyncParsableCommand {
         configuration.limits = limits
         configuration.billingGraceSeconds = Int64(try billingGraceSeconds ?? Environment.int("HOURMETER_BILLING_GRACE_SECONDS") ?? Int(configuration.billingGraceSeconds))
         configuration.billingIntervalSeconds = Int64(try billingIntervalSeconds ?? Environment.int("HOURMETER_BILLING_INTERVAL_SECONDS") ?? Int(configuration.billingIntervalSeconds))
+        configuration.webhookIntervalSeconds = Int64(try webhookIntervalSeconds ?? Environment.int("HOURMETER_WEBHOOK_INTERVAL_SECONDS") ?? Int(configuration.webhookIntervalSeconds))
+        configuration.webhookMaxAttempts = try webhookMaxAttempts ?? Environment.int("HOURMETER_WEBHOOK_MAX_ATTEMPTS") ?? configuration.webhookMaxAttempts
+        guard configuration.webhookIntervalSeconds >= 0, configuration.webhookMaxAttempts >= 1 else {
+            throw ValidationError("--webhook-interval-seconds must not be negative and --webhook-max-attempts must be at least 1")
+        }
         guard configuration.billingGraceSeconds >= 0, configuration.billingIntervalSeconds >= 0 else {
             throw ValidationError("--billing-grace-seconds and --billing-interval-seconds must not be negative")
         }
@@ -68,7 +75,19 @@ struct Serve: AsyncParsableCommand {
                         }
                     }
                 }
-                // The server returning (a signal) ends the billing loop too.
+                if configuration.webhookIntervalSeconds > 0 {
+                    group.addTask {
+                        let dispatcher = WebhookDispatcher(store: store, maxAttempts: configuration.webhookMaxAttempts)
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(configuration.webhookIntervalSeconds))
+                            guard !Task.isCancelled else { break }
+                            do { try await dispatcher.deliverDue(nowMicros: configuration.nowMicros()) } catch {
+                                logger.error("webhook deliveries failed", metadata: ["error": "\(error)"])
+                            }
+                        }
+                    }
+                }
+                // The server returning (a signal) ends the billing and webhook loops too.
                 try await group.next()
                 group.cancelAll()
             }

@@ -182,6 +182,11 @@ struct SQLBillingStore: BillingStore {
             } else {
                 try await db.raw("INSERT INTO invoice_numbers (tenant_id, last_number) VALUES (\(bind: tenantID), \(bind: number!))").run()
             }
+            for invoice in ordered {
+                try await WebhookOutbox.emit("invoice.finalized", tenantID: tenantID, payload: ["invoice": invoice.id, "subscription": invoice.subscriptionID,
+                                                                                                "total": invoice.state.total.description, "currency": invoice.currency.code],
+                                             atMicros: atMicros, on: db)
+            }
             for start in stride(from: 0, to: updates.count, by: 200) {
                 let chunk = updates[start..<min(start + 200, updates.count)].joined(separator: ", ")
                 try await db.raw("""
@@ -283,6 +288,16 @@ struct SQLBillingStore: BillingStore {
                         \(bind: code), \(bind: reason), \(bind: atMicros))
                 """).run()
             try await Self.append(kind: kind, reference: invoiceID, postings: postings, tenantID: tenantID, atMicros: atMicros, on: db)
+            let payload: [String: Any] = ["invoice": invoiceID, "number": invoice.number ?? "", "amount": amount.description, "currency": code,
+                                          "amount_due": invoice.state.amountDue.description, "status": invoice.state.status.rawValue]
+            switch change {
+            case .credit: try await WebhookOutbox.emit("credit_note.created", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
+            case .void: try await WebhookOutbox.emit("invoice.voided", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
+            case .payment: break
+            }
+            if invoice.state.status == .paid {
+                try await WebhookOutbox.emit("invoice.paid", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
+            }
             return invoice
         }
     }

@@ -160,6 +160,13 @@ struct SQLSubscriptionStore: SubscriptionStore {
                 ON CONFLICT DO NOTHING RETURNING contract_id
                 """).first()
             if inserted == nil { throw SubscriptionStoreError.alreadySigned(signer: signer) }
+            let signers = try await db.raw("SELECT signer FROM contract_signatures WHERE contract_id = \(bind: contractID)").all()
+                .map { try $0.decode(column: "signer", as: String.self) }
+            let payload: [String: Any] = ["contract": contractID, "signer": signer, "signers": signers.sorted()]
+            try await WebhookOutbox.emit("contract.signed", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
+            if Set(signers) == ["maker", "customer"] {
+                try await WebhookOutbox.emit("contract.activated", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
+            }
         }
     }
 

@@ -231,6 +231,26 @@ enum Migrations {
             }
             return statements
         },
+        Migration(name: "0010_webhooks") { _ in [
+            """
+            CREATE TABLE webhook_endpoints (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), url TEXT NOT NULL, secret TEXT NOT NULL,
+                event_types TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE webhook_deliveries (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+                event_id TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
+                next_attempt_at BIGINT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)",
+            "CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at)",
+            """
+            CREATE TABLE webhook_attempts (
+                delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id), attempt INTEGER NOT NULL, at BIGINT NOT NULL,
+                status_code INTEGER, error TEXT, PRIMARY KEY (delivery_id, attempt))
+            """,
+        ] },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
