@@ -2,6 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HourmeterCore
+import HourmeterServer
+import HourmeterStore
+import SQLKit
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -91,6 +94,45 @@ import Testing
         #expect(second.terminationStatus != 0)
         // A role that needs a tenant says so and fails.
         #expect(try Self.run(["keys", "create", "--role", "maker", "--data-dir", dataDir]).status != 0)
+    }
+
+    /// `hourmeter ledger verify` on a SQLite folder with one finalized invoice: exit 0, then
+    /// exit 1 naming the invoice once its stored total is changed behind the application's back.
+    @Test func ledgerVerifyExitsNonZeroAtTheFirstDiscrepancy() async throws {
+        let dataDir = temporaryDirectory()
+        let start: Int64 = 1_790_000_000_000_000  // 2026-09-21, a full month before the run below
+        let invoiceID = try await Store.withStore(.sqlite(directory: dataDir), logger: testLogger, nowMicros: start) { store in
+            let tenant = try await store.tenants.createTenant(name: "verify", nowMicros: start)
+            let plan = try PlanVersion.parse(json: Data(#"{"currency":"USD","interval":"month","recurring_fees":[{"key":"base","amount":"99.50"}]}"#.utf8))
+            _ = try await store.plans.createPlan(tenantID: tenant.id, key: "p", name: "p", description: nil, currency: plan.currency,
+                                                 interval: plan.interval, firstVersion: plan, nowMicros: start)
+            try await store.customers.createCustomer(tenantID: tenant.id, Customer(id: "cus_1", name: "C", currency: plan.currency, timeZone: "UTC",
+                                                                                     billingEmail: nil, taxID: nil, address: nil, createdAtMicros: start))
+            let terms = ContractTerms(tenantID: tenant.id, customerID: "cus_1", customerName: "C", customerTaxID: nil, subscriptionID: "sub_1",
+                                      planKey: "p", planVersion: 1, plan: plan, slaTier: nil, devices: [], startMicros: start, anchorMicros: start,
+                                      timeZone: "UTC", trialDays: 0, dataUse: DataUseTerms(), replaces: nil)
+            let bytes = terms.canonicalJSON()
+            let contract = Contract(id: "ctr_1", subscriptionID: "sub_1", sha256: ContractSignature.sha256(bytes),
+                                    document: String(decoding: bytes, as: UTF8.self), replaces: nil, createdAtMicros: start, signatures: [:])
+            try await store.subscriptions.createSubscription(tenantID: tenant.id, Subscription(
+                id: "sub_1", customerID: "cus_1", planKey: "p", planVersion: 1, devices: [], startMicros: start, anchorMicros: start,
+                timeZone: "UTC", trialDays: 0, slaTier: nil, endsAtMicros: nil, contractID: "ctr_1", createdAtMicros: start), contract: contract)
+            for signer in ["maker", "customer"] {
+                try await store.subscriptions.addSignature(tenantID: tenant.id, contractID: "ctr_1", signer: signer, keyID: signer, signature: "-", atMicros: start)
+            }
+            let result = try await BillingRun(store: store, graceSeconds: 0).run(tenantID: tenant.id, atMicros: start + 40 * 86_400_000_000)
+            #expect(result.finalized == 1)
+            return try #require(try await store.billing.invoices(tenantID: tenant.id, subscriptionID: nil, limit: 10, after: nil).first?.id)
+        }
+        let ok = try Self.run(["ledger", "verify", "--data-dir", dataDir])
+        #expect(ok.status == 0 && ok.output.contains("OK"), "\(ok.output)")
+        try await Store.withStore(.sqlite(directory: dataDir), logger: testLogger, nowMicros: start, mode: .administration) { store in
+            try await store.backend.transaction { db in
+                try await db.raw("UPDATE invoices SET total = '9.50' WHERE id = \(bind: invoiceID)").run()
+            }
+        }
+        let failed = try Self.run(["ledger", "verify", "--data-dir", dataDir])
+        #expect(failed.status == 1 && failed.output.contains("INV-000001") && failed.output.contains("FAILED"), "\(failed.output)")
     }
 
     /// SIGTERM (graceful) or SIGKILL (a crash) while clients are sending: every batch answered
