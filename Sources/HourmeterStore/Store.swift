@@ -14,6 +14,7 @@ public final class Store: Sendable {
     public let subscriptions: any SubscriptionStore
     public let billing: any BillingStore
     public let webhooks: any WebhookStore
+    public let revenueShares: any RevenueShareStore
     public let usage: SQLUsageStore
     public var meters: any MeterStore { usage }
     public var events: any EventStore { usage }
@@ -27,6 +28,7 @@ public final class Store: Sendable {
         self.subscriptions = SQLSubscriptionStore(backend: backend)
         self.billing = SQLBillingStore(backend: backend)
         self.webhooks = SQLWebhookStore(backend: backend)
+        self.revenueShares = SQLRevenueShareStore(backend: backend)
         self.usage = usage
     }
 

@@ -161,3 +161,19 @@ private func micros(_ text: String) -> Int64 { RFC3339.parseMicroseconds(text)! 
         #expect(ours.hasPrefix(#"{"a":"plain","b":[1,"two",true,false,null,{"a":[],"z":"é/\"#))
     }
 }
+
+@Suite struct RevenueShareTests {
+    @Test func sharesRoundOnceAndMinimumsTopUp() throws {
+        let rule = RevenueShareRule(id: "r", party: "partner:insurer-1", percent: dec("7.5"), minimumPerPeriod: dec("100"), currency: Currency(code: "USD")!)
+        #expect(try rule.share(of: dec("33.30")) == dec("2.50"))   // 2.4975 → 2.50
+        #expect(try rule.share(of: dec("0.30")) == dec("0.02"))    // 0.0225 → 0.02 (half-even)
+        #expect(try rule.topUp(sharedInPeriod: dec("40")) == dec("60"))
+        #expect(try rule.topUp(sharedInPeriod: dec("120")).isZero)
+        let postings = rule.postings(dec("2.50"))
+        #expect(postings.map(\.account) == ["expense:revenue_shares", "payable:partner"])
+        #expect(try LedgerEntry(sequence: 1, kind: "revenue_share", reference: "inv", postings: postings, atMicros: 0,
+                                previousHash: LedgerChain.genesis).hash.count == 64)
+        let platform = RevenueShareRule(id: "p", party: "platform", percent: dec("5"), minimumPerPeriod: .zero, currency: Currency(code: "JPY")!)
+        #expect(platform.payableAccount == .platformCommission && (try platform.share(of: dec("1050"))) == dec("52"))  // 52.5 → 52
+    }
+}

@@ -88,7 +88,11 @@ private struct BillingFixture: Sendable {
 @Suite struct BillingTests {
     @Test(arguments: postgresConfigured ? [false, true] : [false])
     func usageBecomesAFinalizedExplainedInvoiceInTheLedger(postgres: Bool) async throws {
-        try await withLiveServer(postgres: postgres, configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400 }) { app in
+        // The clock stands on 26 November 2026 (payments and revenue shares fall in November).
+        try await withLiveServer(postgres: postgres, configure: {
+            $0.billingRunMaxAheadSeconds = 400 * 86_400
+            $0.nowMicros = { 1_795_694_400_000_000 }
+        }) { app in
             let fixture = try await BillingFixture.make(app)
             let (subscription, contract, hash) = try await fixture.subscribe(app)
             #expect(hash.count == 64)
@@ -181,6 +185,14 @@ private struct BillingFixture: Sendable {
             let again = try await fixture.run(app, at: "2026-11-03T00:00:00+08:00")
             #expect(again["finalized"] as? Int == 0)
 
+            // Revenue shares split at payment: the platform takes 5 %, an insurer 10 % with 1000 guaranteed a month.
+            for rule in [#"{"party":"platform","percent":"5","currency":"CNY"}"#,
+                         #"{"party":"partner:insurer-1","percent":"10","minimum_per_period":"1000","currency":"CNY"}"#] {
+                #expect(try await app.request(.post, "/api/v1/revenue-shares", key: fixture.key, json: rule).status == .created)
+            }
+            _ = try await app.request(.post, "/api/v1/revenue-shares", key: fixture.key, json: #"{"party":"bank","percent":"5","currency":"CNY"}"#)
+                .problem(.badRequest, "validation")
+
             // Payments: above the amount due, in another currency, or finer than the currency's cents, are refused and change nothing.
             _ = try await app.request(.post, "/api/v1/invoices/\(invoiceID)/payments", key: fixture.key, json: #"{"amount":"9.995"}"#)
                 .problem(.badRequest, "validation")
@@ -202,10 +214,14 @@ private struct BillingFixture: Sendable {
 
             // The ledger: finalization, two payments and a credit note, chained and balanced.
             let ledger = try await app.request(.get, "/api/v1/ledger", key: fixture.key).jsonArray()
-            #expect(ledger.map { $0["kind"] as? String } == ["invoice.finalized", "payment", "credit_note", "payment"])
+            #expect(ledger.map { $0["kind"] as? String } == ["invoice.finalized", "payment", "revenue_share", "credit_note", "payment", "revenue_share"])
             #expect(ledger[1]["previous_hash"] as? String == ledger[0]["hash"] as? String)
+            // 2000 paid: platform 100, insurer 200; 2500 paid: platform 125, insurer 250.
+            let shares = (ledger[5]["postings"] as? [[String: Any]] ?? []).filter { $0["account"] as? String == "expense:revenue_shares" }
+            let shareByParty = Dictionary(uniqueKeysWithValues: shares.map { ($0["party"] as? String ?? "", decimal($0["amount"])) })
+            #expect(shareByParty == ["platform": ExactDecimal(125), "partner:insurer-1": ExactDecimal(250)])
             let verified = try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant])
-            #expect(verified.discrepancy == nil && verified.invoices == 1 && verified.entries == 4)
+            #expect(verified.discrepancy == nil && verified.invoices == 1 && verified.entries == 6)
 
             // Another tenant sees none of it.
             let (_, other) = try await app.tenantWithKey("Other maker")
@@ -229,6 +245,11 @@ private struct BillingFixture: Sendable {
             #expect(adjustment["kind"] as? String == "adjustment" && adjustment["adjusts_number"] as? String == "INV-000001")
             #expect(adjustment["amount"] as? String == "720.00")
             #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
+            // November ended: the insurer got 450 of its 1000 guaranteed, so 550 is topped up, once.
+            #expect(december["minimums"] as? Int == 1)
+            let topUps = try await app.request(.get, "/api/v1/ledger", key: fixture.key).jsonArray().filter { $0["kind"] as? String == "revenue_share.minimum" }
+            #expect(topUps.count == 1)
+            #expect(decimal((topUps.first?["postings"] as? [[String: Any]])?.first { $0["account"] as? String == "payable:partner" }?["amount"]) == ExactDecimal(-550))
             // Billed once: another run finds nothing more to adjust.
             #expect(try await fixture.run(app, at: "2026-12-03T00:00:00+08:00")["drafted"] as? Int == 0)
 

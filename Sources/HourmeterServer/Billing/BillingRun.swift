@@ -35,6 +35,8 @@ public struct BillingRun: Sendable {
         public var unsigned = 0
         /// Subscriptions that could not be billed this run (logged; retried on the next).
         public var failed = 0
+        /// Revenue-share minimum top-ups posted for the month that ended last.
+        public var minimumsSettled = 0
     }
 
     /// One period of one subscription to draft.
@@ -78,6 +80,15 @@ public struct BillingRun: Sendable {
         }
         try await store.billing.saveDrafts(tenantID: tenantID, batch)
         result.drafted += batch.count
+        // Revenue-share minimums are settled once a calendar month (UTC) has ended.
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        if let month = utc.dateInterval(of: .month, for: Date(timeIntervalSince1970: Double(atMicros) / 1_000_000)),
+           let previous = utc.date(byAdding: .month, value: -1, to: month.start) {
+            result.minimumsSettled = try await store.revenueShares.settleMinimums(
+                tenantID: tenantID, monthStartMicros: Int64(previous.timeIntervalSince1970) * 1_000_000,
+                monthEndMicros: Int64(month.start.timeIntervalSince1970) * 1_000_000, atMicros: atMicros)
+        }
         let due = try await store.billing.draftsDue(tenantID: tenantID, atMicros: atMicros).map(\.id)
         for start in stride(from: 0, to: due.count, by: Self.batchSize) {
             result.finalized += try await store.billing.finalizeAll(tenantID: tenantID, invoiceIDs: Array(due[start..<min(start + Self.batchSize, due.count)]),

@@ -20,7 +20,8 @@ struct InvoiceRoutes {
             }
             let result = try await BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds).run(tenantID: caller.tenantID, atMicros: at)
             return try HTTPHelpers.json(object: ["at": HTTPHelpers.timestamp(at), "drafted": result.drafted, "finalized": result.finalized,
-                                                 "awaiting_signatures": result.unsigned, "failed": result.failed])
+                                                 "awaiting_signatures": result.unsigned, "failed": result.failed,
+                                                 "minimums": result.minimumsSettled])
         }
         group.get("invoices") { request, context -> Response in
             let caller = try context.requireCaller()
@@ -97,6 +98,30 @@ struct InvoiceRoutes {
                                                          currency: existing.currency.code, atMicros: configuration.nowMicros())
             return try HTTPHelpers.json(object: Self.invoiceObject(changed, withLines: false))
         }
+        group.post("revenue-shares") { request, context -> Response in
+            let caller = try context.requireWriter("set revenue shares")
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
+                                         allowed: ["party", "percent", "minimum_per_period", "currency"])
+            let party = try fields.requiredString("party", max: 100)
+            guard party == "platform" || (party.hasPrefix("partner:") && DocumentValues.isKey(String(party.dropFirst("partner:".count)))) else {
+                throw FieldReader.invalid("party", "must be platform or partner:<id>")
+            }
+            let percent = try fields.amount("percent")
+            guard percent <= ExactDecimal(100) else { throw FieldReader.invalid("percent", "must be at most 100") }
+            let currency = try fields.currency("currency")
+            var minimum = ExactDecimal.zero
+            if fields.has("minimum_per_period") {
+                minimum = try fields.amount("minimum_per_period")
+                try Self.requireMinorUnits(minimum, currency)
+            }
+            let rule = RevenueShareRule(id: APIKeyMaterial.identifier("rsr"), party: party, percent: percent, minimumPerPeriod: minimum, currency: currency)
+            try await store.revenueShares.createRule(tenantID: caller.tenantID, rule, nowMicros: configuration.nowMicros())
+            return try HTTPHelpers.json(object: Self.ruleObject(rule), status: .created)
+        }
+        group.get("revenue-shares") { _, context -> Response in
+            let caller = try context.requireWriter("read revenue shares")
+            return try HTTPHelpers.json(object: try await store.revenueShares.rules(tenantID: caller.tenantID).map(Self.ruleObject))
+        }
         group.get("ledger") { _, context -> Response in
             let caller = try context.requireWriter("read the ledger")
             let entries = try await store.billing.ledger(tenantID: caller.tenantID)
@@ -112,6 +137,11 @@ struct InvoiceRoutes {
         let id = context.parameters.get("id") ?? ""
         guard let invoice = try await store.billing.invoice(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no invoice \(id)") }
         return invoice
+    }
+
+    static func ruleObject(_ rule: RevenueShareRule) -> [String: Any] {
+        ["id": rule.id, "party": rule.party, "percent": rule.percent.description, "currency": rule.currency.code,
+         "minimum_per_period": rule.currency.format(rule.minimumPerPeriod), "period": "calendar month (UTC)"]
     }
 
     /// Money moves in whole minor units: 9.995 USD cannot be paid.

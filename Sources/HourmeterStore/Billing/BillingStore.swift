@@ -288,6 +288,17 @@ struct SQLBillingStore: BillingStore {
                         \(bind: code), \(bind: reason), \(bind: atMicros))
                 """).run()
             try await Self.append(kind: kind, reference: invoiceID, postings: postings, tenantID: tenantID, atMicros: atMicros, on: db)
+            // Revenue shares are split at payment, by the tenant's rules in the invoice's currency.
+            if case .payment = change {
+                var shares: [Posting] = []
+                for rule in try await SQLRevenueShareStore.rules(tenantID: tenantID, on: db) where rule.currency == invoice.currency {
+                    let share = try rule.share(of: amount)
+                    if share > .zero { shares += rule.postings(share) }
+                }
+                if !shares.isEmpty {
+                    try await Self.append(kind: "revenue_share", reference: invoiceID, postings: shares, tenantID: tenantID, atMicros: atMicros, on: db)
+                }
+            }
             let payload: [String: Any] = ["invoice": invoiceID, "number": invoice.number ?? "", "amount": amount.description, "currency": code,
                                           "amount_due": invoice.state.amountDue.description, "status": invoice.state.status.rawValue]
             switch change {

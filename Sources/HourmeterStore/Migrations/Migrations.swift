@@ -251,6 +251,18 @@ enum Migrations {
                 status_code INTEGER, error TEXT, PRIMARY KEY (delivery_id, attempt))
             """,
         ] },
+        Migration(name: "0011_revenue_shares") { _ in [
+            """
+            CREATE TABLE revenue_share_rules (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), party TEXT NOT NULL, percent TEXT NOT NULL,
+                minimum_per_period TEXT NOT NULL, currency TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE revenue_share_settlements (
+                rule_id TEXT NOT NULL REFERENCES revenue_share_rules(id), period_start BIGINT NOT NULL, settled_at BIGINT NOT NULL,
+                PRIMARY KEY (rule_id, period_start))
+            """,
+        ] },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
