@@ -14,6 +14,17 @@ import Testing
 
 private func decimal(_ value: Any?) -> ExactDecimal? { (value as? String).flatMap(ExactDecimal.init) }
 
+/// A clock a test moves by hand.
+private final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64
+    init(micros: Int64) { value = micros }
+    var micros: Int64 {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
 /// A tenant set up to bill: a meter, a plan, a customer in Shanghai with one excavator, and
 /// Ed25519 keys for both parties.
 private struct BillingFixture: Sendable {
@@ -259,6 +270,56 @@ private struct BillingFixture: Sendable {
             }
             let tampered = try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant])
             #expect(tampered.discrepancy?.contains("INV-000001") == true, "\(tampered)")
+        }
+    }
+
+    @Test func aPlanChangeMidPeriodBillsEachPartUnderItsOwnSignedTerms() async throws {
+        // The clock stands on 10 October 2026 while the change (from 16 October, Shanghai) is
+        // made, then moves to 25 October for the second event.
+        let clock = TestClock(micros: 1_791_590_400_000_000)
+        try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400; $0.nowMicros = { clock.micros } }) { app in
+            let fixture = try await BillingFixture.make(app)
+            #expect(try await app.request(.post, "/api/v1/plans", key: fixture.key, json: """
+                {"key":"premium","version":{"currency":"CNY","interval":"month","recurring_fees":[{"key":"base_rental","amount":"6000"}],
+                 "charges":[{"key":"run_hours","meter":"run_hours","model":"standard","properties":{"amount":"5"}}]}}
+                """).status == .created)
+            let (subscription, contract, hash) = try await fixture.subscribe(app)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.customerKey)
+            let first = cloudEvent("a", subject: "EX-1", time: "2026-10-09T02:00:00Z", data: #"{"hours":10,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(first)]").status == .noContent)
+
+            _ = try await app.request(.post, "/api/v1/subscriptions/\(subscription)/change-plan", key: fixture.key,
+                                      json: #"{"plan_key":"premium","at":"2026-10-01T00:00:00+08:00"}"#).problem(.badRequest, "validation")
+            let change = try await app.request(.post, "/api/v1/subscriptions/\(subscription)/change-plan", key: fixture.key,
+                                               json: #"{"plan_key":"premium","at":"2026-10-16T00:00:00+08:00"}"#)
+            #expect(change.status == .created, "\(change.text)")
+            let amendment = try #require(try change.json()["contract"] as? [String: Any])
+            #expect(amendment["replaces"] as? String == hash && amendment["status"] as? String == "awaiting_signatures")
+            let amendmentID = amendment["id"] as! String, amendmentHash = amendment["sha256"] as! String
+            clock.micros = 1_792_886_400_000_000  // 25 October
+            let second = cloudEvent("b", subject: "EX-1", time: "2026-10-20T02:00:00Z", data: #"{"hours":20,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(second)]").status == .noContent)
+
+            // Until both sign the amendment, the old terms go on: October under "rental" alone, 3000 + 300 → 5000.
+            _ = try await fixture.run(app, at: "2026-11-01T12:00:00+08:00")
+            let draft = try #require(try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray().first)
+            #expect(draft["total"] as? String == "5000.00" && draft["status"] as? String == "draft")
+
+            _ = try await fixture.sign(app, contract: amendmentID, hash: amendmentHash, with: fixture.makerKey)
+            _ = try await fixture.sign(app, contract: amendmentID, hash: amendmentHash, with: fixture.customerKey)
+            let run = try await fixture.run(app, at: "2026-11-02T00:00:00+08:00")
+            #expect(run["finalized"] as? Int == 1)
+            let invoice = try await app.request(.get, "/api/v1/invoices/\(draft["id"] as! String)", key: fixture.key).json()
+            // By hand. 1–16 October under rental (15 of 31 days): base 3000 × 15/31 = 1451.61; 10 h × 10 = 100;
+            // commitment 5000 × 15/31 = 2419.35, so a top-up of 2419.35 − 1551.61 = 867.74.
+            // 16–31 October under premium (16 of 31 days): 6000 × 16/31 = 3096.77; 20 h × 5 = 100.
+            // Total 2419.35 + 3196.77 = 5616.12.
+            let lines = try #require(invoice["lines"] as? [[String: Any]])
+            #expect(lines.map { $0["amount"] as? String } == ["1451.61", "100.00", "867.74", "3096.77", "100.00"])
+            #expect(lines.map { $0["segment"] as? Int } == [0, 0, 0, 1, 1])
+            #expect(invoice["total"] as? String == "5616.12" && invoice["contract_sha256"] as? String == amendmentHash)
+            #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
         }
     }
 

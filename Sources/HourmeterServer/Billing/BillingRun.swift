@@ -53,6 +53,20 @@ public struct BillingRun: Sendable {
         var priors: [Invoice]
         /// What earlier adjustments already billed, by the invoice they adjusted.
         var adjusted: [String: ExactDecimal]
+        /// When the plan changed within the period: each part under its own plan and contract
+        /// (fees prorated by the day of each part, usage rated per part). Empty otherwise.
+        var segments: [Segment] = []
+    }
+
+    /// A part of a period under one plan version and contract.
+    struct Segment {
+        var planKey: String
+        var planVersion: Int
+        var plan: PlanVersion
+        var contract: Contract
+        var period: BillingPeriod
+        var usageFrom: Int64
+        var proration: Proration
     }
 
     /// How many finalized periods back late events are looked for on each draft.
@@ -109,6 +123,7 @@ public struct BillingRun: Sendable {
         }
         guard !subscriptions.isEmpty else { return [] }
         let contracts = try await store.subscriptions.contracts(tenantID: tenantID)
+        let phases = try await store.subscriptions.phases(tenantID: tenantID)
         var invoices: [String: [Invoice]] = [:]
         after = nil
         while true {
@@ -142,22 +157,45 @@ public struct BillingRun: Sendable {
             let trialEnd = Self.trialEnd(subscription, timeZone: timeZone)
             let finalized = existing.filter { $0.state.status != .draft }.sorted { $0.period.startMicros < $1.period.startMicros }
             let adjusted = Self.adjustmentsBilled(finalized)
+            // The plan in force over time: the first, then each change whose amendment both signed.
+            var timeline: [(start: Int64, key: String, version: Int, contract: Contract)] =
+                [(subscription.startMicros, subscription.planKey, subscription.planVersion, contract)]
+            for phase in phases[subscription.id] ?? [] {
+                guard let amendment = contracts[phase.contractID], amendment.isActive else { continue }
+                timeline.append((phase.startsAtMicros, phase.planKey, phase.planVersion, amendment))
+            }
+            timeline.sort { $0.start < $1.start }
             for period in periods where !finalizedStarts.contains(period.startMicros) {
-                let usageFrom = min(max(period.startMicros, trialEnd), period.endMicros)
-                let proration = usageFrom >= period.endMicros ? Proration(numerator: .zero, denominator: .one)!
-                    : calendar.proration(of: BillingPeriod(startMicros: usageFrom, endMicros: period.endMicros))
-                works.append(Work(subscription: subscription, plan: plan, contract: contract, period: period, usageFrom: usageFrom,
+                var segments: [Segment] = []
+                for (index, entry) in timeline.enumerated() {
+                    let start = max(period.startMicros, entry.start)
+                    let end = min(period.endMicros, index + 1 < timeline.count ? timeline[index + 1].start : period.endMicros)
+                    guard start < end else { continue }
+                    let id = "\(entry.key)#\(entry.version)"
+                    if plans[id] == nil { plans[id] = try await store.plans.version(tenantID: tenantID, planKey: entry.key, number: entry.version)?.version }
+                    guard let segmentPlan = plans[id] else { continue }
+                    let from = min(max(start, trialEnd), end)
+                    segments.append(Segment(planKey: entry.key, planVersion: entry.version, plan: segmentPlan, contract: entry.contract,
+                                            period: BillingPeriod(startMicros: start, endMicros: end), usageFrom: from,
+                                            proration: from >= end ? Proration(numerator: .zero, denominator: .one)!
+                                                : calendar.proration(of: BillingPeriod(startMicros: from, endMicros: end))))
+                }
+                guard let first = segments.first else { continue }
+                let usageFrom = first.usageFrom, proration = first.proration
+                works.append(Work(subscription: subscription, plan: first.plan, contract: segments.count == 1 ? first.contract : segments.last!.contract,
+                                  period: period, usageFrom: usageFrom,
                                   proration: proration, timeZone: timeZone,
                                   existingID: existing.first { $0.period.startMicros == period.startMicros }?.id,
                                   priors: Array(finalized.filter { $0.period.endMicros <= period.startMicros && $0.state.status != .void }
                                       .suffix(Self.adjustmentLookback)),
-                                  adjusted: adjusted))
+                                  adjusted: adjusted, segments: segments.count > 1 ? segments : []))
             }
         }
         return works
     }
 
     private func draft(_ work: Work, usage cache: inout UsageCache, atMicros: Int64) async throws -> Invoice {
+        if !work.segments.isEmpty { return try await draftSegments(work, usage: &cache, atMicros: atMicros) }
         let subscription = work.subscription
         var usage: [String: ChargeUsage] = [:]
         if work.usageFrom < work.period.endMicros, !subscription.devices.isEmpty {
@@ -197,6 +235,41 @@ public struct BillingRun: Sendable {
         return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
                        period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: total), number: nil,
                        lines: linesJSON, evidence: evidenceJSON, contractSHA256: work.contract.sha256,
+                       graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
+    }
+
+    /// A period whose plan changed: each part rated under its own plan and contract, the lines
+    /// marked with their part, the evidence kept per part.
+    private func draftSegments(_ work: Work, usage cache: inout UsageCache, atMicros: Int64) async throws -> Invoice {
+        let subscription = work.subscription
+        var lines: [[String: Any]] = [], parts: [[String: Any]] = []
+        var total = ExactDecimal.zero
+        for (index, segment) in work.segments.enumerated() {
+            var usage: [String: ChargeUsage] = [:]
+            if segment.usageFrom < segment.period.endMicros, !subscription.devices.isEmpty {
+                for charge in segment.plan.charges {
+                    usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: segment.usageFrom,
+                                                              toMicros: segment.period.endMicros, timeZone: work.timeZone)
+                }
+            }
+            let evidence = InvoiceEvidence(planKey: segment.planKey, planVersion: segment.planVersion, contractSHA256: segment.contract.sha256,
+                                           period: segment.period, usageFromMicros: segment.usageFrom, proration: segment.proration,
+                                           slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
+            let statement = try InvoiceComputation.statement(plan: segment.plan, evidence: evidence)
+            lines += statement.lines.map { line in
+                var document = InvoiceComputation.lineDocument(line, currency: segment.plan.currency, evidence: evidence)
+                document["segment"] = index
+                document["plan"] = "\(segment.planKey) v\(segment.planVersion)"
+                return document
+            }
+            parts.append(evidence.document)
+            total = try total.adding(statement.total)
+        }
+        let evidenceDocument: [String: Any] = ["segments": parts, "period_start": RFC3339.format(microseconds: work.period.startMicros),
+                                               "period_end": RFC3339.format(microseconds: work.period.endMicros)]
+        return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
+                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: total), number: nil,
+                       lines: Self.json(lines), evidence: Self.json(evidenceDocument), contractSHA256: work.contract.sha256,
                        graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
     }
 

@@ -34,11 +34,12 @@ public struct LedgerVerification: Sendable {
                 (entry.reference, entry.postings.first { $0.account == LedgerAccount.receivable.rawValue }?.amount ?? .zero)
             }, uniquingKeysWith: { first, _ in first })
             var after: String?
+            var contracts = Contracts(all: try await store.subscriptions.contracts(tenantID: tenantID))
             while true {
                 let page = try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 500, after: after)
                 for invoice in page where invoice.state.status != .draft {
                     report.invoices += 1
-                    if let problem = try await check(invoice, tenantID: tenantID, postedTotal: finalizedTotals[invoice.id]) {
+                    if let problem = try await check(invoice, tenantID: tenantID, postedTotal: finalizedTotals[invoice.id], contracts: &contracts) {
                         report.discrepancy = "tenant \(tenantID), invoice \(invoice.number ?? invoice.id): \(problem)"
                         return report
                     }
@@ -50,19 +51,43 @@ public struct LedgerVerification: Sendable {
         return report
     }
 
-    private func check(_ invoice: Invoice, tenantID: String, postedTotal: ExactDecimal?) async throws -> String? {
-        guard let subscription = try await store.subscriptions.subscription(tenantID: tenantID, id: invoice.subscriptionID),
-              let contract = try await store.subscriptions.contract(tenantID: tenantID, id: subscription.contractID) else {
-            return "its subscription or contract is missing"
+    /// The tenant's contracts by hash, and the plan terms of each, read once per contract.
+    struct Contracts {
+        let bySHA: [String: Contract]
+        var plans: [String: PlanVersion?] = [:]
+
+        init(all: [String: Contract]) {
+            bySHA = Dictionary(all.values.map { ($0.sha256, $0) }, uniquingKeysWith: { first, _ in first })
         }
-        guard contract.sha256 == invoice.contractSHA256 else { return "it names contract \(invoice.contractSHA256), not its subscription's \(contract.sha256)" }
-        guard ContractSignature.sha256(Data(contract.document.utf8)) == contract.sha256 else { return "its contract's document no longer matches its hash" }
-        guard let document = try? JSONSerialization.jsonObject(with: Data(contract.document.utf8)) as? [String: Any],
-              let terms = (document["plan"] as? [String: Any])?["terms"], let plan = try? PlanVersion.parse(terms) else {
-            return "its contract's plan terms do not read"
+    }
+
+    /// The contract with this hash and the plan terms it signed (nil terms when its document
+    /// no longer matches its hash).
+    private func contract(sha256: String, tenantID: String, contracts: inout Contracts) async throws -> (Contract, PlanVersion?)? {
+        guard let summary = contracts.bySHA[sha256] else { return nil }
+        if contracts.plans[sha256] == nil {
+            let full = try await store.subscriptions.contract(tenantID: tenantID, id: summary.id)
+            contracts.plans[sha256] = .some(full.flatMap(Self.plan(of:)))
         }
-        guard let evidenceObject = try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8)) as? [String: Any],
-              let evidence = InvoiceEvidence(document: evidenceObject) else { return "its evidence does not read" }
+        return (summary, contracts.plans[sha256] ?? nil)
+    }
+
+    private func check(_ invoice: Invoice, tenantID: String, postedTotal: ExactDecimal?, contracts: inout Contracts) async throws -> String? {
+        guard let subscription = try await store.subscriptions.subscription(tenantID: tenantID, id: invoice.subscriptionID) else {
+            return "its subscription is missing"
+        }
+        guard let evidenceObject = try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8)) as? [String: Any] else {
+            return "its evidence does not read"
+        }
+        if let parts = evidenceObject["segments"] as? [[String: Any]] {
+            return try await checkSegments(invoice, parts: parts, tenantID: tenantID, postedTotal: postedTotal, contracts: &contracts)
+        }
+        guard let (named, terms) = try await self.contract(sha256: invoice.contractSHA256, tenantID: tenantID, contracts: &contracts),
+              named.subscriptionID == subscription.id else {
+            return "it names contract \(invoice.contractSHA256), which is not one of its subscription's"
+        }
+        guard let plan = terms else { return "its contract's plan terms do not read, or its document no longer matches its hash" }
+        guard let evidence = InvoiceEvidence(document: evidenceObject) else { return "its evidence does not read" }
         let statement: RatedStatement
         do { statement = try InvoiceComputation.statement(plan: plan, evidence: evidence) } catch {
             return "its evidence does not rate: \(error)"
@@ -104,11 +129,49 @@ public struct LedgerVerification: Sendable {
                 return "line \(index) (\(line.charge)) recomputes to \(plan.currency.format(line.amount)), stored \(stored[index]["amount"] ?? "nothing")"
             }
         }
-        if invoice.state.total > .zero {
-            guard let posted = postedTotal else { return "it was never posted to the ledger" }
-            guard posted == invoice.state.total else {
-                return "the ledger posted \(plan.currency.format(posted)) as receivable, the invoice totals \(plan.currency.format(invoice.state.total))"
+        return Self.checkPosted(invoice, postedTotal: postedTotal, currency: plan.currency)
+    }
+
+    /// The plan terms a contract signed, when its document still matches its hash.
+    static func plan(of contract: Contract) -> PlanVersion? {
+        guard ContractSignature.sha256(Data(contract.document.utf8)) == contract.sha256,
+              let document = try? JSONSerialization.jsonObject(with: Data(contract.document.utf8)) as? [String: Any],
+              let terms = (document["plan"] as? [String: Any])?["terms"] else { return nil }
+        return try? PlanVersion.parse(terms)
+    }
+
+    /// An invoice whose plan changed within its period: each part under the contract it names.
+    private func checkSegments(_ invoice: Invoice, parts: [[String: Any]], tenantID: String, postedTotal: ExactDecimal?,
+                               contracts: inout Contracts) async throws -> String? {
+        var total = ExactDecimal.zero
+        var amounts: [ExactDecimal] = []
+        for (index, part) in parts.enumerated() {
+            guard let evidence = InvoiceEvidence(document: part) else { return "part \(index) of its evidence does not read" }
+            guard let (contract, terms) = try await contract(sha256: evidence.contractSHA256, tenantID: tenantID, contracts: &contracts),
+                  contract.subscriptionID == invoice.subscriptionID, let plan = terms else {
+                return "part \(index) names a contract that is missing or no longer matches its hash"
             }
+            let statement: RatedStatement
+            do { statement = try InvoiceComputation.statement(plan: plan, evidence: evidence) } catch { return "part \(index) does not rate: \(error)" }
+            total = (try? total.adding(statement.total)) ?? total
+            amounts += statement.lines.map(\.amount)
+        }
+        guard total == invoice.state.total else {
+            return "recomputed total \(invoice.currency.format(total)) differs from the stored \(invoice.currency.format(invoice.state.total))"
+        }
+        let stored = (try? JSONSerialization.jsonObject(with: Data(invoice.lines.utf8)) as? [[String: Any]]) ?? []
+        guard stored.map({ ($0["amount"] as? String).flatMap(ExactDecimal.init) }) == amounts.map({ Optional($0) }) else {
+            return "its lines do not match what their evidence gives"
+        }
+        return Self.checkPosted(invoice, postedTotal: postedTotal, currency: invoice.currency)
+    }
+
+    /// What finalization posted as receivable must be the invoice's total.
+    static func checkPosted(_ invoice: Invoice, postedTotal: ExactDecimal?, currency: Currency) -> String? {
+        guard invoice.state.total > .zero else { return nil }
+        guard let posted = postedTotal else { return "it was never posted to the ledger" }
+        guard posted == invoice.state.total else {
+            return "the ledger posted \(currency.format(posted)) as receivable, the invoice totals \(currency.format(invoice.state.total))"
         }
         return nil
     }

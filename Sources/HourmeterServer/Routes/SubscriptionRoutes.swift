@@ -53,6 +53,53 @@ struct SubscriptionRoutes {
             subscription.endsAtMicros = end
             return try HTTPHelpers.json(object: Self.subscriptionObject(subscription))
         }
+        // An upgrade or downgrade from `at` (default now): an amendment contract that links the
+        // one it replaces; it takes effect once both parties sign it. Fees are prorated by the
+        // day and usage is rated per part of the period, each under its own plan version.
+        group.post("subscriptions/{id}/change-plan") { request, context -> Response in
+            let caller = try context.requireWriter("change subscriptions")
+            let subscription = try await subscription(context, caller)
+            let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
+                                         allowed: ["plan_key", "plan_version", "at"])
+            let now = configuration.nowMicros()
+            let at = try fields.instant("at") ?? now
+            guard at >= max(now, subscription.startMicros) else { throw FieldReader.invalid("at", "is in the past; a change applies from now or later") }
+            if let end = subscription.endsAtMicros, at >= end { throw FieldReader.invalid("at", "is after the subscription ends") }
+            let planKey = try fields.requiredString("plan_key", max: 64)
+            let number = try fields.integer("plan_version", range: 1...1_000_000)
+            guard let published = try await store.plans.version(tenantID: caller.tenantID, planKey: planKey, number: number) else {
+                throw FieldReader.invalid(number == nil ? "plan_key" : "plan_version", "no such published plan version")
+            }
+            guard let current = try await store.plans.version(tenantID: caller.tenantID, planKey: subscription.planKey, number: subscription.planVersion),
+                  let customer = try await store.customers.customer(tenantID: caller.tenantID, id: subscription.customerID) else {
+                throw APIError.unavailable("the subscription's plan or customer is missing")
+            }
+            guard published.version.currency == current.version.currency, published.version.interval == current.version.interval else {
+                throw FieldReader.invalid("plan_key", "a change keeps the currency (\(current.version.currency.code)) and the interval (\(current.version.interval.rawValue))")
+            }
+            if let tier = subscription.slaTier, !published.version.slaTiers.contains(where: { $0.name == tier }) {
+                throw FieldReader.invalid("plan_key", "the new plan has no SLA tier \"\(tier)\", which the subscription uses")
+            }
+            // The amendment replaces the latest contract (the last change, or the original).
+            let phases = try await store.subscriptions.phases(tenantID: caller.tenantID)[subscription.id] ?? []
+            let replacedID = phases.last?.contractID ?? subscription.contractID
+            guard let replaced = try await store.subscriptions.contract(tenantID: caller.tenantID, id: replacedID) else {
+                throw APIError.unavailable("the subscription's contract is missing")
+            }
+            let terms = ContractTerms(tenantID: caller.tenantID, customerID: customer.id, customerName: customer.name, customerTaxID: customer.taxID,
+                                      subscriptionID: subscription.id, planKey: planKey, planVersion: published.number, plan: published.version,
+                                      slaTier: subscription.slaTier, devices: subscription.devices, startMicros: at,
+                                      anchorMicros: subscription.anchorMicros, timeZone: subscription.timeZone, trialDays: 0,
+                                      dataUse: Self.dataUse(of: replaced), replaces: replaced.sha256)
+            let bytes = terms.canonicalJSON()
+            let amendment = Contract(id: APIKeyMaterial.identifier("ctr"), subscriptionID: subscription.id, sha256: ContractSignature.sha256(bytes),
+                                     document: String(decoding: bytes, as: UTF8.self), replaces: replaced.sha256, createdAtMicros: now, signatures: [:])
+            let phase = try await store.subscriptions.addPhase(tenantID: caller.tenantID, subscriptionID: subscription.id, planKey: planKey,
+                                                               planVersion: published.number, startsAtMicros: at, contract: amendment, nowMicros: now)
+            return try HTTPHelpers.json(object: ["subscription": subscription.id, "phase": phase.sequence, "plan_key": planKey,
+                                                 "plan_version": published.number, "starts_at": HTTPHelpers.timestamp(at),
+                                                 "contract": Self.contractObject(amendment)], status: .created)
+        }
         group.get("contracts/{id}") { _, context -> Response in
             let caller = try context.requireCaller()
             return try HTTPHelpers.json(object: Self.contractObject(try await contract(context, caller)))
@@ -161,6 +208,15 @@ struct SubscriptionRoutes {
                                         devices: serials, startMicros: start, anchorMicros: anchor, timeZone: timeZone, trialDays: trialDays,
                                         slaTier: slaTier, endsAtMicros: nil, contractID: contract.id, createdAtMicros: now)
         return (subscription, contract)
+    }
+
+    /// The data-use terms a contract carries, so an amendment keeps them.
+    static func dataUse(of contract: Contract) -> DataUseTerms {
+        guard let document = try? JSONSerialization.jsonObject(with: Data(contract.document.utf8)) as? [String: Any],
+              let terms = document["data_use"] as? [String: Any] else { return DataUseTerms() }
+        return DataUseTerms(purposes: terms["purposes"] as? [String] ?? DataUseTerms().purposes,
+                            retentionDays: terms["retention_days"] as? Int ?? DataUseTerms().retentionDays,
+                            partnerSharing: terms["partner_sharing"] as? Bool ?? false)
     }
 
     static func localMidnight(_ micros: Int64, timeZone name: String) -> Int64 {

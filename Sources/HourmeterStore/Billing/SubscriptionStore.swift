@@ -71,6 +71,24 @@ public struct Contract: Sendable, Equatable {
     public var isActive: Bool { signatures["maker"] != nil && signatures["customer"] != nil }
 }
 
+/// A change of plan from `startsAtMicros` on, under an amendment contract. It takes effect
+/// only once both parties have signed the amendment; until then the previous terms go on.
+public struct SubscriptionPhase: Sendable, Equatable {
+    public var sequence: Int
+    public var planKey: String
+    public var planVersion: Int
+    public var contractID: String
+    public var startsAtMicros: Int64
+
+    public init(sequence: Int, planKey: String, planVersion: Int, contractID: String, startsAtMicros: Int64) {
+        self.sequence = sequence
+        self.planKey = planKey
+        self.planVersion = planVersion
+        self.contractID = contractID
+        self.startsAtMicros = startsAtMicros
+    }
+}
+
 public enum SubscriptionStoreError: Error, Sendable, Equatable {
     case alreadySigned(signer: String)
 }
@@ -85,6 +103,11 @@ public protocol SubscriptionStore: Sendable {
     func contract(tenantID: String, id: String) async throws -> Contract?
     /// Records a verified signature; a second signature by the same party is refused.
     func addSignature(tenantID: String, contractID: String, signer: String, keyID: String, signature: String, atMicros: Int64) async throws
+    /// Records a plan change and its amendment contract together; returns the phase.
+    func addPhase(tenantID: String, subscriptionID: String, planKey: String, planVersion: Int, startsAtMicros: Int64, contract: Contract,
+                  nowMicros: Int64) async throws -> SubscriptionPhase
+    /// Plan changes by subscription, in order (one read for a billing run).
+    func phases(tenantID: String) async throws -> [String: [SubscriptionPhase]]
     /// Every contract of the tenant with its signatures, by id (one read for a billing run).
     func contracts(tenantID: String) async throws -> [String: Contract]
     /// Tenants that have subscriptions, for the billing service.
@@ -167,6 +190,38 @@ struct SQLSubscriptionStore: SubscriptionStore {
             if Set(signers) == ["maker", "customer"] {
                 try await WebhookOutbox.emit("contract.activated", tenantID: tenantID, payload: payload, atMicros: atMicros, on: db)
             }
+        }
+    }
+
+    func addPhase(tenantID: String, subscriptionID: String, planKey: String, planVersion: Int, startsAtMicros: Int64, contract: Contract,
+                  nowMicros: Int64) async throws -> SubscriptionPhase {
+        try await backend.transaction { db in
+            try await db.raw("""
+                INSERT INTO contracts (id, tenant_id, subscription_id, sha256, document, replaces, created_at)
+                VALUES (\(bind: contract.id), \(bind: tenantID), \(bind: subscriptionID), \(bind: contract.sha256), \(bind: contract.document),
+                        \(bind: contract.replaces), \(bind: contract.createdAtMicros))
+                """).run()
+            let sequence = (try await db.raw("SELECT MAX(seq) AS last FROM subscription_phases WHERE subscription_id = \(bind: subscriptionID)").first()?
+                .decode(column: "last", as: Int?.self) ?? 0) + 1
+            try await db.raw("""
+                INSERT INTO subscription_phases (subscription_id, seq, tenant_id, plan_key, plan_version, contract_id, starts_at, created_at)
+                VALUES (\(bind: subscriptionID), \(bind: sequence), \(bind: tenantID), \(bind: planKey), \(bind: planVersion), \(bind: contract.id),
+                        \(bind: startsAtMicros), \(bind: nowMicros))
+                """).run()
+            return SubscriptionPhase(sequence: sequence, planKey: planKey, planVersion: planVersion, contractID: contract.id, startsAtMicros: startsAtMicros)
+        }
+    }
+
+    func phases(tenantID: String) async throws -> [String: [SubscriptionPhase]] {
+        try await backend.read { db in
+            var phases: [String: [SubscriptionPhase]] = [:]
+            for row in try await db.raw("SELECT * FROM subscription_phases WHERE tenant_id = \(bind: tenantID) ORDER BY subscription_id, seq").all() {
+                phases[try row.decode(column: "subscription_id", as: String.self), default: []].append(SubscriptionPhase(
+                    sequence: try row.decode(column: "seq", as: Int.self), planKey: try row.decode(column: "plan_key", as: String.self),
+                    planVersion: try row.decode(column: "plan_version", as: Int.self), contractID: try row.decode(column: "contract_id", as: String.self),
+                    startsAtMicros: try row.decode(column: "starts_at", as: Int64.self)))
+            }
+            return phases
         }
     }
 

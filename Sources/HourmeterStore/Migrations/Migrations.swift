@@ -263,6 +263,14 @@ enum Migrations {
                 PRIMARY KEY (rule_id, period_start))
             """,
         ] },
+        Migration(name: "0012_subscription_phases") { _ in [
+            """
+            CREATE TABLE subscription_phases (
+                subscription_id TEXT NOT NULL REFERENCES subscriptions(id), seq INTEGER NOT NULL, tenant_id TEXT NOT NULL,
+                plan_key TEXT NOT NULL, plan_version INTEGER NOT NULL, contract_id TEXT NOT NULL REFERENCES contracts(id),
+                starts_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (subscription_id, seq))
+            """,
+        ] },
     ]
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
