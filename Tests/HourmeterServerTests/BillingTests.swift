@@ -323,6 +323,75 @@ private struct BillingFixture: Sendable {
         }
     }
 
+    @Test func creditingALineAndCancellingAtOnce() async throws {
+        // The clock stands on 10 November 2026, Shanghai midnight.
+        try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400; $0.nowMicros = { 1_794_240_000_000_000 } }) { app in
+            let fixture = try await BillingFixture.make(app)
+            let (subscription, contract, hash) = try await fixture.subscribe(app)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.customerKey)
+            _ = try await fixture.run(app, at: "2026-11-02T00:00:00+08:00")
+            let october = try #require(try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray().first)
+            let id = october["id"] as! String
+            // No usage: 3000 base, 0 usage, topped up to 5000. Credit the base rental line whole.
+            #expect(october["total"] as? String == "5000.00")
+            let credited = try await app.request(.post, "/api/v1/invoices/\(id)/credit-notes", key: fixture.key, json: #"{"line":0,"reason":"machine delivered late"}"#)
+            #expect(try credited.json()["amount_credited"] as? String == "3000.00" && credited.json()["amount_due"] as? String == "2000.00")
+            let zeroLine = try await app.request(.post, "/api/v1/invoices/\(id)/credit-notes", key: fixture.key, json: #"{"line":1}"#)
+                .problem(.badRequest, "validation")
+            #expect((zeroLine["errors"] as? [[String: Any]])?.first?["field"] as? String == "line")
+
+            // Cancelled at once on 10 November: November is billed for 9 of its 30 days, then nothing more.
+            _ = try await app.request(.post, "/api/v1/subscriptions/\(subscription)/cancel", key: fixture.key, json: #"{"at":"2026-11-01T00:00:00Z"}"#)
+                .problem(.badRequest, "validation")
+            let cancelled = try await app.request(.post, "/api/v1/subscriptions/\(subscription)/cancel", key: fixture.key, json: "{}")
+            #expect(try cancelled.json()["ends_at"] as? String == "2026-11-09T16:00:00Z")
+            _ = try await fixture.run(app, at: "2027-01-05T00:00:00+08:00")
+            let invoices = try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray()
+            #expect(invoices.count == 2)
+            let november = try #require(invoices.first { $0["period_start"] as? String == "2026-10-31T16:00:00Z" })
+            // 3000 × 9/30 = 900, commitment 5000 × 9/30 = 1500: topped up by 600, total 1500.
+            #expect(november["period_end"] as? String == "2026-11-09T16:00:00Z" && november["total"] as? String == "1500.00")
+            #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
+        }
+    }
+
+    @Test func customersModelsAndDevicesAreManagedWithValidation() async throws {
+        try await withLiveServer { app in
+            let (_, key) = try await app.tenantWithKey("Maker")
+            let bad = try await app.request(.post, "/api/v1/customers", key: key, json: #"{"name":"C","currency":"XYZ","time_zone":"Asia/Shanghai"}"#)
+                .problem(.badRequest, "validation")
+            #expect((bad["errors"] as? [[String: Any]])?.first?["field"] as? String == "currency")
+            _ = try await app.request(.post, "/api/v1/customers", key: key, json: #"{"name":"C","currency":"CNY","time_zone":"Mars/Base"}"#).problem(.badRequest, "validation")
+            _ = try await app.request(.post, "/api/v1/customers", key: key, json: #"{"name":"C","currency":"CNY","time_zone":"UTC","billing_email":"nope"}"#)
+                .problem(.badRequest, "validation")
+            let customer = try await app.request(.post, "/api/v1/customers", key: key, json: #"{"name":"C","currency":"CNY","time_zone":"UTC"}"#).json()["id"] as! String
+            let renamed = try await app.request(.put, "/api/v1/customers/\(customer)", key: key, json: #"{"name":"C2","currency":"CNY","time_zone":"Asia/Shanghai","address":"1 Road"}"#)
+            #expect(try renamed.json()["name"] as? String == "C2")
+            #expect(try await app.request(.get, "/api/v1/customers/\(customer)", key: key).json()["time_zone"] as? String == "Asia/Shanghai")
+            _ = try await app.request(.post, "/api/v1/device-models", key: key, json: #"{"name":"M","category":"cnc","machine_group":"class_v"}"#)
+                .problem(.badRequest, "validation")
+            let model = try await app.request(.post, "/api/v1/device-models", key: key, json: #"{"name":"M","category":"cnc"}"#).json()["id"] as! String
+            #expect(try await app.request(.put, "/api/v1/device-models/\(model)", key: key, json: #"{"name":"M2","category":"cnc","machine_group":"class_iv"}"#)
+                .json()["machine_group"] as? String == "class_iv")
+            _ = try await app.request(.post, "/api/v1/devices", key: key, json: #"{"serial":"S","model":"dmd_missing"}"#).problem(.badRequest, "validation")
+            let device = try await app.request(.post, "/api/v1/devices", key: key, json: #"{"serial":"S","model":"\#(model)","customer":"\#(customer)"}"#).json()["id"] as! String
+            _ = try await app.request(.post, "/api/v1/devices", key: key, json: #"{"serial":"S","model":"\#(model)"}"#).problem(.conflict, "conflict")
+            _ = try await app.request(.put, "/api/v1/devices/\(device)", key: key, json: #"{"serial":"T","model":"\#(model)"}"#).problem(.badRequest, "validation")
+            #expect(try await app.request(.put, "/api/v1/devices/\(device)", key: key, json: #"{"model":"\#(model)","customer":"\#(customer)","status":"maintenance"}"#).json()["status"] as? String == "maintenance")
+            // In use: refused and nothing changes; free: removed.
+            _ = try await app.request(.delete, "/api/v1/device-models/\(model)", key: key).problem(.conflict, "conflict")
+            _ = try await app.request(.delete, "/api/v1/customers/\(customer)", key: key).problem(.conflict, "conflict")
+            #expect(try await app.request(.get, "/api/v1/devices?customer=\(customer)", key: key).jsonArray().count == 1)
+            #expect(try await app.request(.delete, "/api/v1/devices/\(device)", key: key).status == .noContent)
+            #expect(try await app.request(.delete, "/api/v1/device-models/\(model)", key: key).status == .noContent)
+            #expect(try await app.request(.delete, "/api/v1/customers/\(customer)", key: key).status == .noContent)
+            // A customer key reads but does not write; another tenant sees nothing.
+            let (_, other) = try await app.tenantWithKey("Other")
+            _ = try await app.request(.get, "/api/v1/customers/\(customer)", key: other).problem(.notFound, "not-found")
+        }
+    }
+
     @Test func billingRefusesTheFutureAndBadListingParameters() async throws {
         try await withLiveServer { app in
             let (_, key) = try await app.tenantWithKey("Maker")

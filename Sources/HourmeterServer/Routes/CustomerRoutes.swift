@@ -33,17 +33,34 @@ struct CustomerRoutes {
             _ = try await store.customers.updateCustomer(tenantID: caller.tenantID, updated)
             return try HTTPHelpers.json(object: Self.customerObject(updated))
         }
+        group.delete("customers/{id}") { _, context -> Response in
+            let caller = try context.requireWriter("remove customers")
+            let existing = try await customer(context, caller)
+            guard try await store.customers.deleteCustomer(tenantID: caller.tenantID, id: existing.id) else { throw APIError.notFound("no customer \(existing.id)") }
+            return Response(status: .noContent)
+        }
         group.post("device-models") { request, context -> Response in
             let caller = try context.requireWriter("create device models")
-            let fields = try FieldReader(try await body(request), allowed: ["name", "category", "machine_group"])
-            let group = try fields.string("machine_group", max: 20) ?? "class_ii"
-            guard Self.machineGroups.contains(group) else {
-                throw FieldReader.invalid("machine_group", "must be one of \(Self.machineGroups.joined(separator: ", ")) (ISO 10816 machine classes)")
-            }
-            let model = DeviceModel(id: APIKeyMaterial.identifier("dmd"), name: try fields.requiredString("name"),
-                                    category: try fields.requiredString("category", max: 64), machineGroup: group, createdAtMicros: configuration.nowMicros())
+            let model = try Self.deviceModel(try await body(request), id: APIKeyMaterial.identifier("dmd"), createdAt: configuration.nowMicros())
             try await store.customers.createDeviceModel(tenantID: caller.tenantID, model)
             return try HTTPHelpers.json(object: Self.modelObject(model), status: .created)
+        }
+        group.get("device-models/{id}") { _, context -> Response in
+            let caller = try context.requireCaller()
+            return try HTTPHelpers.json(object: Self.modelObject(try await deviceModel(context, caller)))
+        }
+        group.put("device-models/{id}") { request, context -> Response in
+            let caller = try context.requireWriter("change device models")
+            let existing = try await deviceModel(context, caller)
+            let model = try Self.deviceModel(try await body(request), id: existing.id, createdAt: existing.createdAtMicros)
+            _ = try await store.customers.updateDeviceModel(tenantID: caller.tenantID, model)
+            return try HTTPHelpers.json(object: Self.modelObject(model))
+        }
+        group.delete("device-models/{id}") { _, context -> Response in
+            let caller = try context.requireWriter("remove device models")
+            let existing = try await deviceModel(context, caller)
+            guard try await store.customers.deleteDeviceModel(tenantID: caller.tenantID, id: existing.id) else { throw APIError.notFound("no device model") }
+            return Response(status: .noContent)
         }
         group.get("device-models") { _, context -> Response in
             let caller = try context.requireCaller()
@@ -127,6 +144,22 @@ struct CustomerRoutes {
         let id = context.parameters.get("id") ?? ""
         guard let customer = try await store.customers.customer(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no customer \(id)") }
         return customer
+    }
+
+    func deviceModel(_ context: AppRequestContext, _ caller: Caller) async throws -> DeviceModel {
+        let id = context.parameters.get("id") ?? ""
+        guard let model = try await store.customers.deviceModel(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no device model \(id)") }
+        return model
+    }
+
+    static func deviceModel(_ body: [String: Any], id: String, createdAt: Int64) throws -> DeviceModel {
+        let fields = try FieldReader(body, allowed: ["name", "category", "machine_group"])
+        let group = try fields.string("machine_group", max: 20) ?? "class_ii"
+        guard machineGroups.contains(group) else {
+            throw FieldReader.invalid("machine_group", "must be one of \(machineGroups.joined(separator: ", ")) (ISO 10816 machine classes)")
+        }
+        return DeviceModel(id: id, name: try fields.requiredString("name"), category: try fields.requiredString("category", max: 64),
+                           machineGroup: group, createdAtMicros: createdAt)
     }
 
     func device(_ context: AppRequestContext, _ caller: Caller) async throws -> Device {

@@ -103,6 +103,11 @@ public protocol CustomerStore: Sendable {
     func createDeviceModel(tenantID: String, _ model: DeviceModel) async throws
     func deviceModel(tenantID: String, id: String) async throws -> DeviceModel?
     func deviceModels(tenantID: String) async throws -> [DeviceModel]
+    func updateDeviceModel(tenantID: String, _ model: DeviceModel) async throws -> Bool
+    /// Deletes a model no device uses (`inUse` otherwise); false when there is no such model.
+    func deleteDeviceModel(tenantID: String, id: String) async throws -> Bool
+    /// Deletes a customer without devices or subscriptions (`inUse` otherwise); false when there is none.
+    func deleteCustomer(tenantID: String, id: String) async throws -> Bool
     func createDevice(tenantID: String, _ device: Device) async throws
     func updateDevice(tenantID: String, _ device: Device) async throws -> Bool
     func device(tenantID: String, id: String) async throws -> Device?
@@ -167,6 +172,34 @@ struct SQLCustomerStore: CustomerStore {
     func deviceModels(tenantID: String) async throws -> [DeviceModel] {
         try await backend.read { db in
             try await db.raw("SELECT * FROM device_models WHERE tenant_id = \(bind: tenantID) ORDER BY id LIMIT 1000").all().map(Self.deviceModel)
+        }
+    }
+
+    func updateDeviceModel(tenantID: String, _ model: DeviceModel) async throws -> Bool {
+        try await backend.transaction { db in
+            !(try await db.raw("""
+                UPDATE device_models SET name = \(bind: model.name), category = \(bind: model.category), machine_group = \(bind: model.machineGroup)
+                WHERE tenant_id = \(bind: tenantID) AND id = \(bind: model.id) RETURNING id
+                """).all().isEmpty)
+        }
+    }
+
+    func deleteDeviceModel(tenantID: String, id: String) async throws -> Bool {
+        try await backend.transaction { db in
+            if try await db.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenantID) AND model_id = \(bind: id) LIMIT 1").first() != nil {
+                throw CustomerStoreError.inUse("the device model")
+            }
+            return !(try await db.raw("DELETE FROM device_models WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) RETURNING id").all().isEmpty)
+        }
+    }
+
+    func deleteCustomer(tenantID: String, id: String) async throws -> Bool {
+        try await backend.transaction { db in
+            let devices = try await db.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
+            let subscriptions = try await db.raw("SELECT id FROM subscriptions WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
+            let keys = try await db.raw("SELECT id FROM signing_keys WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
+            if devices != nil || subscriptions != nil || keys != nil { throw CustomerStoreError.inUse("the customer (devices, subscriptions or signing keys refer to it)") }
+            return !(try await db.raw("DELETE FROM customers WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) RETURNING id").all().isEmpty)
         }
     }
 
