@@ -356,6 +356,43 @@ private struct BillingFixture: Sendable {
         }
     }
 
+    @Test func oneAdjustmentPerLateEventAndAMinimumEveryMonth() async throws {
+        // The clock stands on 10 November 2026; October is finalized, then an October event arrives late.
+        let clock = TestClock(micros: 1_794_240_000_000_000)
+        try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400; $0.nowMicros = { clock.micros } }) { app in
+            let fixture = try await BillingFixture.make(app)
+            #expect(try await app.request(.post, "/api/v1/revenue-shares", key: fixture.key,
+                                          json: #"{"party":"partner:bank-1","percent":"2","minimum_per_period":"100","currency":"CNY"}"#).status == .created)
+            _ = try await app.request(.post, "/api/v1/revenue-shares", key: fixture.key, json: #"{"party":"partner:bank-1","percent":"3","currency":"CNY"}"#)
+                .problem(.conflict, "conflict")
+            let (subscription, contract, hash) = try await fixture.subscribe(app)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.makerKey)
+            _ = try await fixture.sign(app, contract: contract, hash: hash, with: fixture.customerKey)
+            _ = try await fixture.run(app, at: "2026-11-02T00:00:00+08:00")
+            let late = cloudEvent("late", subject: "EX-1", time: "2026-10-20T08:00:00Z", data: #"{"hours":300,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(late)]").status == .noContent)
+            clock.micros = 1_798_905_600_000_000  // 3 January 2027
+            // November and December close in one run: the adjustment goes on November's invoice only.
+            let run = try await fixture.run(app, at: "2027-01-03T00:00:00+08:00")
+            #expect(run["finalized"] as? Int == 2)
+            let invoices = try await app.request(.get, "/api/v1/invoices?subscription=\(subscription)", key: fixture.key).jsonArray()
+            var adjustmentLines = 0
+            for invoice in invoices {
+                let lines = try await app.request(.get, "/api/v1/invoices/\(invoice["id"] as! String)", key: fixture.key).json()["lines"] as? [[String: Any]] ?? []
+                adjustmentLines += lines.filter { $0["kind"] as? String == "adjustment" }.count
+            }
+            #expect(adjustmentLines == 1)
+            // The bank's minimum with no payments: November and December were both settled by that
+            // January run (no run happened in December), each once; January by the next one.
+            #expect(run["minimums"] as? Int == 2)
+            let run2 = try await fixture.run(app, at: "2027-02-02T00:00:00+08:00")
+            #expect(run2["minimums"] as? Int == 1)
+            let topUps = try await app.request(.get, "/api/v1/ledger", key: fixture.key).jsonArray().filter { $0["kind"] as? String == "revenue_share.minimum" }
+            #expect(topUps.count == 3)
+            #expect(try await LedgerVerification(store: app.store).run(tenants: [fixture.tenant]).discrepancy == nil)
+        }
+    }
+
     @Test func customersModelsAndDevicesAreManagedWithValidation() async throws {
         try await withLiveServer { app in
             let (_, key) = try await app.tenantWithKey("Maker")

@@ -8,8 +8,11 @@ public struct RevenueShareRule: Sendable, Equatable {
     /// Owed for a month even when the percentage of its payments comes to less; zero for none.
     public var minimumPerPeriod: ExactDecimal
     public var currency: Currency
+    /// When the rule was made: months that ended before it owe no minimum.
+    public var createdAtMicros: Int64
 
-    public init(id: String, party: String, percent: ExactDecimal, minimumPerPeriod: ExactDecimal, currency: Currency) {
+    public init(id: String, party: String, percent: ExactDecimal, minimumPerPeriod: ExactDecimal, currency: Currency, createdAtMicros: Int64 = 0) {
+        self.createdAtMicros = createdAtMicros
         self.id = id
         self.party = party
         self.percent = percent

@@ -67,9 +67,18 @@ public enum JSONText {
             out.append(String(integer))
         case let integer as Int64:
             out.append(String(integer))
+        case let integer as Int32:
+            out.append(String(integer))
+        case let integer as UInt:
+            out.append(String(integer))
+        case let number as Double where number.isFinite:
+            out.append(number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)")
         case is NSNull:
             out.append("null")
         default:
+            // Nothing Hourmeter writes lands here (JSONSerialization would refuse it too): a
+            // debug build stops, a release build writes null rather than fail a billing run.
+            assertionFailure("JSONText.serialize cannot write \(type(of: value))")
             out.append("null")
         }
     }

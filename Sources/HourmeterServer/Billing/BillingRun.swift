@@ -51,8 +51,13 @@ public struct BillingRun: Sendable {
         var existingID: String?
         /// Finalized earlier periods to check for late events (the latest `adjustmentLookback`).
         var priors: [Invoice]
+        /// The plan each prior was billed under (from its evidence), by invoice id.
+        var priorPlans: [String: PlanVersion] = [:]
         /// What earlier adjustments already billed, by the invoice they adjusted.
         var adjusted: [String: ExactDecimal]
+        /// The plan version of a period billed whole.
+        var planKey = ""
+        var planVersion = 0
         /// When the plan changed within the period: each part under its own plan and contract
         /// (fees prorated by the day of each part, usage rated per part). Empty otherwise.
         var segments: [Segment] = []
@@ -94,14 +99,22 @@ public struct BillingRun: Sendable {
         }
         try await store.billing.saveDrafts(tenantID: tenantID, batch)
         result.drafted += batch.count
-        // Revenue-share minimums are settled once a calendar month (UTC) has ended.
-        var utc = Calendar(identifier: .gregorian)
-        utc.timeZone = TimeZone(identifier: "UTC")!
-        if let month = utc.dateInterval(of: .month, for: Date(timeIntervalSince1970: Double(atMicros) / 1_000_000)),
-           let previous = utc.date(byAdding: .month, value: -1, to: month.start) {
-            result.minimumsSettled = try await store.revenueShares.settleMinimums(
-                tenantID: tenantID, monthStartMicros: Int64(previous.timeIntervalSince1970) * 1_000_000,
-                monthEndMicros: Int64(month.start.timeIntervalSince1970) * 1_000_000, atMicros: atMicros)
+        // Revenue-share minimums are settled once a calendar month (UTC) has ended: every ended
+        // month since the oldest rule (at most two years back), each once, even after a pause.
+        let rules = try await store.revenueShares.rules(tenantID: tenantID).filter { $0.minimumPerPeriod > .zero }
+        if let oldest = rules.map(\.createdAtMicros).min() {
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let micros = { (date: Date) in Int64(date.timeIntervalSince1970) * 1_000_000 }
+            let earliest = max(oldest, atMicros - 731 * 86_400_000_000)
+            if var month = utc.dateInterval(of: .month, for: Date(timeIntervalSince1970: Double(earliest) / 1_000_000)) {
+                while micros(month.end) <= atMicros {
+                    result.minimumsSettled += try await store.revenueShares.settleMinimums(
+                        tenantID: tenantID, monthStartMicros: micros(month.start), monthEndMicros: micros(month.end), atMicros: atMicros)
+                    guard let next = utc.dateInterval(of: .month, for: month.end) else { break }
+                    month = next
+                }
+            }
         }
         let due = try await store.billing.draftsDue(tenantID: tenantID, atMicros: atMicros).map(\.id)
         for start in stride(from: 0, to: due.count, by: Self.batchSize) {
@@ -165,7 +178,9 @@ public struct BillingRun: Sendable {
                 timeline.append((phase.startsAtMicros, phase.planKey, phase.planVersion, amendment))
             }
             timeline.sort { $0.start < $1.start }
-            for period in periods where !finalizedStarts.contains(period.startMicros) {
+            var adjustmentsPlaced = false
+            var missingPlan = false
+            periods: for period in periods where !finalizedStarts.contains(period.startMicros) {
                 var segments: [Segment] = []
                 for (index, entry) in timeline.enumerated() {
                     let start = max(period.startMicros, entry.start)
@@ -173,7 +188,11 @@ public struct BillingRun: Sendable {
                     guard start < end else { continue }
                     let id = "\(entry.key)#\(entry.version)"
                     if plans[id] == nil { plans[id] = try await store.plans.version(tenantID: tenantID, planKey: entry.key, number: entry.version)?.version }
-                    guard let segmentPlan = plans[id] else { continue }
+                    // A plan version that went missing must not make a part free: the subscription fails and is retried.
+                    guard let segmentPlan = plans[id] else {
+                        missingPlan = true
+                        break periods
+                    }
                     let from = min(max(start, trialEnd), end)
                     segments.append(Segment(planKey: entry.key, planVersion: entry.version, plan: segmentPlan, contract: entry.contract,
                                             period: BillingPeriod(startMicros: start, endMicros: end), usageFrom: from,
@@ -181,14 +200,36 @@ public struct BillingRun: Sendable {
                                                 : calendar.proration(of: BillingPeriod(startMicros: from, endMicros: end))))
                 }
                 guard let first = segments.first else { continue }
-                let usageFrom = first.usageFrom, proration = first.proration
-                works.append(Work(subscription: subscription, plan: first.plan, contract: segments.count == 1 ? first.contract : segments.last!.contract,
-                                  period: period, usageFrom: usageFrom,
-                                  proration: proration, timeZone: timeZone,
-                                  existingID: existing.first { $0.period.startMicros == period.startMicros }?.id,
-                                  priors: Array(finalized.filter { $0.period.endMicros <= period.startMicros && $0.state.status != .void }
-                                      .suffix(Self.adjustmentLookback)),
-                                  adjusted: adjusted, segments: segments.count > 1 ? segments : []))
+                // Late events of finalized periods go on the earliest open period only, so one
+                // adjustment is never billed on several drafts of the same run.
+                var priors: [Invoice] = []
+                var priorPlans: [String: PlanVersion] = [:]
+                if !adjustmentsPlaced, segments.count == 1 {
+                    adjustmentsPlaced = true
+                    for prior in finalized.filter({ $0.period.endMicros <= period.startMicros && $0.state.status != .void }).suffix(Self.adjustmentLookback) {
+                        guard let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
+                              let key = object["plan_key"] as? String, let version = object["plan_version"] as? Int else { continue }
+                        let id = "\(key)#\(version)"
+                        if plans[id] == nil { plans[id] = try await store.plans.version(tenantID: tenantID, planKey: key, number: version)?.version }
+                        guard let priorPlan = plans[id] else { continue }
+                        priors.append(prior)
+                        priorPlans[prior.id] = priorPlan
+                    }
+                }
+                adjustmentsPlaced = true
+                var work = Work(subscription: subscription, plan: first.plan, contract: segments.count == 1 ? first.contract : segments.last!.contract,
+                                period: period, usageFrom: first.usageFrom, proration: first.proration, timeZone: timeZone,
+                                existingID: existing.first { $0.period.startMicros == period.startMicros }?.id,
+                                priors: priors, adjusted: adjusted, segments: segments.count > 1 ? segments : [])
+                work.priorPlans = priorPlans
+                work.planKey = first.planKey
+                work.planVersion = first.planVersion
+                works.append(work)
+            }
+            if missingPlan {
+                result.failed += 1
+                works.removeAll { $0.subscription.id == subscription.id }
+                logger.error("a plan version of the subscription is missing", metadata: ["subscription": "\(subscription.id)"])
             }
         }
         return works
@@ -204,7 +245,7 @@ public struct BillingRun: Sendable {
                                                           toMicros: work.period.endMicros, timeZone: work.timeZone)
             }
         }
-        let evidence = InvoiceEvidence(planKey: subscription.planKey, planVersion: subscription.planVersion, contractSHA256: work.contract.sha256,
+        let evidence = InvoiceEvidence(planKey: work.planKey, planVersion: work.planVersion, contractSHA256: work.contract.sha256,
                                        period: work.period, usageFromMicros: work.usageFrom, proration: work.proration,
                                        slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
         let statement = try InvoiceComputation.statement(plan: work.plan, evidence: evidence)
@@ -214,16 +255,19 @@ public struct BillingRun: Sendable {
         // Late events of finalized periods: what those periods cost now, less what was billed.
         var adjustments: [[String: Any]] = []
         for prior in work.priors {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
+            // Recomputed under the plan that period was billed under, with the usage the meters hold now.
+            guard let priorPlan = work.priorPlans[prior.id],
+                  let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
                   var recomputed = InvoiceEvidence(document: object) else { continue }
+            recomputed.usage = [:]
             if recomputed.usageFromMicros < recomputed.period.endMicros, !subscription.devices.isEmpty {
-                for charge in work.plan.charges {
+                for charge in priorPlan.charges {
                     recomputed.usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: recomputed.usageFromMicros,
                                                                          toMicros: recomputed.period.endMicros, timeZone: work.timeZone)
                 }
             }
             let billed = try prior.state.total.adding(work.adjusted[prior.id] ?? .zero)
-            if let adjustment = try InvoiceComputation.adjustment(plan: work.plan, recomputed: recomputed, invoiceID: prior.id,
+            if let adjustment = try InvoiceComputation.adjustment(plan: priorPlan, recomputed: recomputed, invoiceID: prior.id,
                                                                    invoiceNumber: prior.number ?? prior.id, billed: billed) {
                 lines.append(adjustment.line)
                 adjustments.append(adjustment.evidence)
@@ -276,7 +320,8 @@ public struct BillingRun: Sendable {
     /// Sums the adjustments finalized invoices carry, by the invoice they adjusted (from their evidence).
     static func adjustmentsBilled(_ finalized: [Invoice]) -> [String: ExactDecimal] {
         var sums: [String: ExactDecimal] = [:]
-        for invoice in finalized where invoice.evidence.contains("\"adjustments\"") {
+        // A voided invoice's adjustments were never billed.
+        for invoice in finalized where invoice.state.status != .void && invoice.evidence.contains("\"adjustments\"") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(invoice.evidence.utf8)) as? [String: Any],
                   let list = object["adjustments"] as? [[String: Any]] else { continue }
             for item in list {

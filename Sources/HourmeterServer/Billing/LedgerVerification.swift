@@ -102,9 +102,12 @@ public struct LedgerVerification: Sendable {
                   let recomputedObject = item["evidence"] as? [String: Any], let recomputed = InvoiceEvidence(document: recomputedObject) else {
                 return "an adjustment's evidence does not read"
             }
+            // Under the plan of the contract the adjusted period was billed under.
+            guard let (_, priorTerms) = try await self.contract(sha256: recomputed.contractSHA256, tenantID: tenantID, contracts: &contracts),
+                  let priorPlan = priorTerms else { return "the adjustment of \(number) names a contract that is missing or changed" }
             let amount: ExactDecimal
             do {
-                amount = try InvoiceComputation.adjustment(plan: plan, recomputed: recomputed, invoiceID: id, invoiceNumber: number, billed: billed)?.amount ?? .zero
+                amount = try InvoiceComputation.adjustment(plan: priorPlan, recomputed: recomputed, invoiceID: id, invoiceNumber: number, billed: billed)?.amount ?? .zero
             } catch { return "an adjustment's evidence does not rate: \(error)" }
             guard amount == recorded else { return "the adjustment of \(number) recomputes to \(amount), recorded \(recorded)" }
             adjustmentAmounts.append(amount)

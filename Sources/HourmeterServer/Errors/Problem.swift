@@ -126,6 +126,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .serialTaken(let serial): .conflict("a device with serial \(serial) is already registered")
         case .keyRegistered: .conflict("this public key is already registered")
         case .inUse(let what): .conflict("\(what) is in use")
+        case .duplicate(let what): .conflict("\(what) already exists")
         }
     }
 

@@ -16,6 +16,12 @@ struct SQLRevenueShareStore: RevenueShareStore {
 
     func createRule(tenantID: String, _ rule: RevenueShareRule, nowMicros: Int64) async throws {
         try await backend.transaction { db in
+            // One rule per party and currency: the shares of two could not be told apart.
+            if try await db.raw("""
+                SELECT id FROM revenue_share_rules WHERE tenant_id = \(bind: tenantID) AND party = \(bind: rule.party) AND currency = \(bind: rule.currency.code)
+                """).first() != nil {
+                throw CustomerStoreError.duplicate("a revenue share for \(rule.party) in \(rule.currency.code)")
+            }
             try await db.raw("""
                 INSERT INTO revenue_share_rules (id, tenant_id, party, percent, minimum_per_period, currency, created_at)
                 VALUES (\(bind: rule.id), \(bind: tenantID), \(bind: rule.party), \(bind: rule.percent.description),
@@ -34,7 +40,8 @@ struct SQLRevenueShareStore: RevenueShareStore {
                   let minimum = ExactDecimal(try row.decode(column: "minimum_per_period", as: String.self)),
                   let currency = Currency(code: try row.decode(column: "currency", as: String.self)) else { return nil }
             return RevenueShareRule(id: try row.decode(column: "id", as: String.self), party: try row.decode(column: "party", as: String.self),
-                                    percent: percent, minimumPerPeriod: minimum, currency: currency)
+                                    percent: percent, minimumPerPeriod: minimum, currency: currency,
+                                    createdAtMicros: try row.decode(column: "created_at", as: Int64.self))
         }
     }
 
@@ -43,7 +50,8 @@ struct SQLRevenueShareStore: RevenueShareStore {
         return try await backend.transaction { db in
             try await SQLBillingStore.lockTenant(tenantID, engine: engine, on: db)
             var posted = 0
-            for rule in try await Self.rules(tenantID: tenantID, on: db) where rule.minimumPerPeriod > .zero {
+            // A month that ended before the rule existed owes nothing.
+            for rule in try await Self.rules(tenantID: tenantID, on: db) where rule.minimumPerPeriod > .zero && rule.createdAtMicros < monthEndMicros {
                 let settled = try await db.raw("""
                     INSERT INTO revenue_share_settlements (rule_id, period_start, settled_at) VALUES (\(bind: rule.id), \(bind: monthStartMicros), \(bind: atMicros))
                     ON CONFLICT DO NOTHING RETURNING rule_id
@@ -51,7 +59,7 @@ struct SQLRevenueShareStore: RevenueShareStore {
                 guard settled != nil else { continue }
                 var shared = ExactDecimal.zero
                 for row in try await db.raw("""
-                    SELECT postings FROM ledger_entries WHERE tenant_id = \(bind: tenantID) AND kind IN ('revenue_share', 'revenue_share.minimum')
+                    SELECT postings FROM ledger_entries WHERE tenant_id = \(bind: tenantID) AND kind = 'revenue_share'
                     AND at >= \(bind: monthStartMicros) AND at < \(bind: monthEndMicros)
                     """).all() {
                     let text = try row.decode(column: "postings", as: String.self)

@@ -195,7 +195,12 @@ struct SQLSubscriptionStore: SubscriptionStore {
 
     func addPhase(tenantID: String, subscriptionID: String, planKey: String, planVersion: Int, startsAtMicros: Int64, contract: Contract,
                   nowMicros: Int64) async throws -> SubscriptionPhase {
-        try await backend.transaction { db in
+        let engine = backend.engine
+        return try await backend.transaction { db in
+            // PostgreSQL: the subscription's row lock orders two changes made at once (SQLite has one writer).
+            if engine == .postgres {
+                try await db.raw("SELECT id FROM subscriptions WHERE id = \(bind: subscriptionID) AND tenant_id = \(bind: tenantID) FOR UPDATE").run()
+            }
             try await db.raw("""
                 INSERT INTO contracts (id, tenant_id, subscription_id, sha256, document, replaces, created_at)
                 VALUES (\(bind: contract.id), \(bind: tenantID), \(bind: subscriptionID), \(bind: contract.sha256), \(bind: contract.document),

@@ -91,6 +91,8 @@ public enum CustomerStoreError: Error, Sendable, Equatable {
     case serialTaken(String)
     case keyRegistered
     case inUse(String)
+    /// Something that exists once already exists.
+    case duplicate(String)
 }
 
 /// Customers, device models, devices and signing keys of a tenant. Every read and write is

@@ -159,6 +159,7 @@ struct SQLWebhookStore: WebhookStore {
             try await db.raw("""
                 INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error)
                 VALUES (\(bind: deliveryID), \(bind: count + 1), \(bind: attempt.atMicros), \(bind: attempt.statusCode), \(bind: attempt.error))
+                ON CONFLICT DO NOTHING
                 """).run()
             let status = delivered ? "delivered" : nextAttemptMicros == nil ? "failed" : "pending"
             try await db.raw("""
