@@ -147,6 +147,12 @@ public struct BillingRun: Sendable {
         }
         var plans: [String: PlanVersion] = [:]
         var works: [Work] = []
+        // Late events can only concern a finalized period if a batch arrived after it was
+        // finalized holding an event from before its end: one query tells which periods to recheck.
+        let oldestFinalization = invoices.values.flatMap { list in
+            list.filter { $0.state.status != .draft }.sorted { $0.period.startMicros < $1.period.startMicros }.suffix(Self.adjustmentLookback)
+        }.compactMap(\.finalizedAtMicros).min()
+        let lateEventsFrom = try await oldestFinalization.asyncMap { try await store.events.earliestEventReceived(tenantID: tenantID, afterMicros: $0) } ?? nil
         for subscription in subscriptions {
             guard let contract = contracts[subscription.contractID], contract.isActive else {
                 result.unsigned += 1
@@ -206,7 +212,8 @@ public struct BillingRun: Sendable {
                 var priorPlans: [String: PlanVersion] = [:]
                 if !adjustmentsPlaced, segments.count == 1 {
                     adjustmentsPlaced = true
-                    for prior in finalized.filter({ $0.period.endMicros <= period.startMicros && $0.state.status != .void }).suffix(Self.adjustmentLookback) {
+                    for prior in finalized.filter({ $0.period.endMicros <= period.startMicros && $0.state.status != .void }).suffix(Self.adjustmentLookback)
+                    where lateEventsFrom.map({ $0 < prior.period.endMicros }) ?? false {
                         guard let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
                               let key = object["plan_key"] as? String, let version = object["plan_version"] as? Int else { continue }
                         let id = "\(key)#\(version)"
@@ -360,6 +367,14 @@ public struct BillingRun: Sendable {
     }
 
     static func json(_ value: Any) -> String { JSONText.serialize(value) }
+}
+
+extension Optional {
+    /// `map` for an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
 }
 
 /// Usage of a run, read once per meter, range and granularity for all devices and split by

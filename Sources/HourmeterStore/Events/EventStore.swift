@@ -68,6 +68,9 @@ public protocol EventStore: Sendable {
     /// `state` group, in time order, read from the raw log: for charges that price every event
     /// (a percentage with a fixed fee per transaction). At most `limit`; more throws.
     func meterEvents(meter: Meter, subjects: [String], fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [UsageSlice]
+    /// The earliest event time (µs) among batches received after `receivedAfterMicros`: whether
+    /// anything that arrived since then belongs to an earlier period. Nil when nothing arrived.
+    func earliestEventReceived(tenantID: String, afterMicros receivedAfterMicros: Int64) async throws -> Int64?
     /// Start (seconds) of the earliest hour with usage of this meter, if any.
     func firstUsageHour(meter: Meter) async throws -> Int64?
 }

@@ -222,6 +222,14 @@ extension SQLUsageStore {
         return found.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }.map(\.slice)
     }
 
+    public func earliestEventReceived(tenantID: String, afterMicros receivedAfterMicros: Int64) async throws -> Int64? {
+        try await backend.read { db in
+            try await db.raw("""
+                SELECT MIN(min_time) AS earliest FROM event_batches WHERE tenant_id = \(bind: tenantID) AND received_at > \(bind: receivedAfterMicros)
+                """).first()?.decode(column: "earliest", as: Int64?.self)
+        }
+    }
+
     public func events(tenantID: String, filter: EventFilter) async throws -> [ListedEvent] {
         var result: [ListedEvent] = []
         var before = Int64.max
