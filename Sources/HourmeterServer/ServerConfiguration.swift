@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var webhookIntervalSeconds: Int64 = 2
     /// `webhookMaxAttempts`: attempts per delivery before it is marked failed.
     public var webhookMaxAttempts = 8
+    /// `webhookAllowPrivateAddresses`: whether endpoints may name loopback, private or
+    /// link-local addresses (off by default: a tenant must not reach the operator's network).
+    public var webhookAllowPrivateAddresses = false
     /// The clock, in µs since the epoch. Injected so tests can stand it still.
     public var nowMicros: @Sendable () -> Int64 = ServerConfiguration.systemClock
 

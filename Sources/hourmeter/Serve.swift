@@ -19,6 +19,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between billing cycles, 0 for none (env HOURMETER_BILLING_INTERVAL_SECONDS, default 60).") var billingIntervalSeconds: Int?
     @Option(help: "Seconds between webhook delivery rounds, 0 for none (env HOURMETER_WEBHOOK_INTERVAL_SECONDS, default 2).") var webhookIntervalSeconds: Int?
     @Option(help: "Attempts per webhook delivery before it fails (env HOURMETER_WEBHOOK_MAX_ATTEMPTS, default 8).") var webhookMaxAttempts: Int?
+    @Flag(help: "Allow webhook endpoints on loopback, private and link-local addresses (env HOURMETER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1).") var webhookAllowPrivateAddresses = false
 
     func serverConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -38,6 +39,7 @@ struct Serve: AsyncParsableCommand {
         configuration.billingGraceSeconds = Int64(try billingGraceSeconds ?? Environment.int("HOURMETER_BILLING_GRACE_SECONDS") ?? Int(configuration.billingGraceSeconds))
         configuration.billingIntervalSeconds = Int64(try billingIntervalSeconds ?? Environment.int("HOURMETER_BILLING_INTERVAL_SECONDS") ?? Int(configuration.billingIntervalSeconds))
         configuration.webhookIntervalSeconds = Int64(try webhookIntervalSeconds ?? Environment.int("HOURMETER_WEBHOOK_INTERVAL_SECONDS") ?? Int(configuration.webhookIntervalSeconds))
+        configuration.webhookAllowPrivateAddresses = webhookAllowPrivateAddresses || Environment.string("HOURMETER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES") == "1"
         configuration.webhookMaxAttempts = try webhookMaxAttempts ?? Environment.int("HOURMETER_WEBHOOK_MAX_ATTEMPTS") ?? configuration.webhookMaxAttempts
         guard configuration.webhookIntervalSeconds >= 0, configuration.webhookMaxAttempts >= 1 else {
             throw ValidationError("--webhook-interval-seconds must not be negative and --webhook-max-attempts must be at least 1")

@@ -51,9 +51,20 @@ private func withReceiver(_ body: @Sendable (Receiver) async throws -> Void) asy
 }
 
 @Suite struct WebhookTests {
+    @Test func privateAddressesAreRefusedByDefault() async throws {
+        try await withLiveServer { app in
+            let (_, key) = try await app.tenantWithKey("Maker")
+            for url in ["http://127.0.0.1:9/hook", "http://localhost/x", "http://169.254.169.254/latest", "http://10.1.2.3/", "http://[::1]/", "http://192.168.0.5/"] {
+                let problem = try await app.request(.post, "/api/v1/webhooks", key: key, json: #"{"url":"\#(url)"}"#).problem(.badRequest, "validation")
+                #expect((problem["errors"] as? [[String: Any]])?.first?["field"] as? String == "url", "\(url)")
+            }
+            #expect(try await app.request(.post, "/api/v1/webhooks", key: key, json: #"{"url":"https://hooks.example.com/hourmeter"}"#).status == .created)
+        }
+    }
+
     @Test func eventsAreWrittenWithTheChangeSignedDeliveredAndRetried() async throws {
         try await withReceiver { receiver in
-            try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400 }) { app in
+            try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400; $0.webhookAllowPrivateAddresses = true }) { app in
                 let port = try #require(await receiver.port)
                 let (_, key) = try await app.tenantWithKey("Maker")
                 let bad = try await app.request(.post, "/api/v1/webhooks", key: key, json: #"{"url":"ftp://example.com","event_types":["invoice.finalized"]}"#)

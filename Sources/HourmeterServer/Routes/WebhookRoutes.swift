@@ -14,8 +14,11 @@ struct WebhookRoutes {
             let fields = try FieldReader(try await HTTPHelpers.jsonObject(from: request, limit: configuration.limits.maxBodyBytes),
                                          allowed: ["url", "event_types"])
             let url = try fields.requiredString("url", max: 2_000)
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host?.isEmpty == false else {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), let host = parsed.host, !host.isEmpty else {
                 throw FieldReader.invalid("url", "must be an http or https URL")
+            }
+            if !configuration.webhookAllowPrivateAddresses, Self.isPrivate(host: host) {
+                throw FieldReader.invalid("url", "names a loopback, private or link-local address (setting webhookAllowPrivateAddresses)")
             }
             let types = try fields.strings("event_types", maxCount: 20) ?? ["*"]
             for (index, type) in types.enumerated() where type != "*" && !WebhookEventType.all.contains(type) {
@@ -58,6 +61,22 @@ struct WebhookRoutes {
                      return object
                  }]
             })
+        }
+    }
+
+    /// Whether `host` is written as a loopback, private, link-local or unspecified address (or
+    /// `localhost`). Names that resolve to such addresses are not caught here.
+    static func isPrivate(host: String) -> Bool {
+        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || host == "::" { return true }
+        if host.hasPrefix("fc") || host.hasPrefix("fd") || host.hasPrefix("fe80:") { return host.contains(":") }
+        let parts = host.split(separator: ".").compactMap { UInt8($0) }
+        guard parts.count == 4 else { return false }
+        switch (parts[0], parts[1]) {
+        case (0, _), (10, _), (127, _), (169, 254), (192, 168): return true
+        case (172, 16...31): return true
+        case (100, 64...127): return true  // carrier-grade NAT
+        default: return false
         }
     }
 

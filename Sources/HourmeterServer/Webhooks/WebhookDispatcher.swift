@@ -25,37 +25,57 @@ public struct WebhookDispatcher: Sendable {
         self.logger = logger
     }
 
-    /// Attempts every delivery due at `nowMicros` (at most `limit`); returns how many were delivered.
+    /// Deliveries in flight at once: one slow endpoint does not hold up the others.
+    static let concurrency = 8
+
+    /// Attempts every delivery due at `nowMicros` (at most `limit`, a few at a time); returns
+    /// how many were delivered.
     @discardableResult
     public func deliverDue(nowMicros: Int64, limit: Int = 100) async throws -> Int {
+        // Claimed for longer than an attempt can take, so another server leaves them alone.
+        let claimed = try await store.webhooks.claimDue(atMicros: nowMicros, leaseMicros: (timeoutSeconds + 30) * 1_000_000, limit: limit)
         var delivered = 0
-        for (delivery, endpoint, _) in try await store.webhooks.dueDeliveries(atMicros: nowMicros, limit: limit) {
-            let body = Array(delivery.payload.utf8)
-            var request = HTTPClientRequest(url: endpoint.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "Hourmeter-Event-Type", value: delivery.eventType)
-            request.headers.add(name: "Hourmeter-Delivery-Id", value: delivery.id)
-            request.headers.add(name: "Hourmeter-Signature", value: WebhookSignature.header(secret: endpoint.secret, timestampSeconds: nowMicros / 1_000_000, body: body))
-            request.body = .bytes(ByteBuffer(bytes: body))
-            var attempt = WebhookDelivery.Attempt(atMicros: nowMicros, statusCode: nil, error: nil)
-            var ok = false
-            do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                attempt.statusCode = Int(response.status.code)
-                ok = (200..<300).contains(response.status.code)
-            } catch {
-                attempt.error = String(describing: error).prefix(500).description
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            var next = claimed.makeIterator()
+            for _ in 0..<Self.concurrency {
+                guard let (delivery, endpoint, _) = next.next() else { break }
+                group.addTask { try await attempt(delivery, endpoint: endpoint, nowMicros: nowMicros) }
             }
-            let made = delivery.attemptCount + 1
-            let retry: Int64? = ok || made >= maxAttempts ? nil
-                : nowMicros + WebhookSignature.backoffSeconds(afterAttempt: made, baseSeconds: baseBackoffSeconds) * 1_000_000
-            try await store.webhooks.recordAttempt(deliveryID: delivery.id, attempt: attempt, delivered: ok, nextAttemptMicros: retry)
-            if ok { delivered += 1 } else {
-                logger.warning("webhook delivery failed", metadata: ["delivery": "\(delivery.id)", "status": "\(attempt.statusCode ?? 0)"])
+            while let ok = try await group.next() {
+                if ok { delivered += 1 }
+                if let (delivery, endpoint, _) = next.next() {
+                    group.addTask { try await attempt(delivery, endpoint: endpoint, nowMicros: nowMicros) }
+                }
             }
         }
         return delivered
+    }
+
+    /// One attempt: POST, record, schedule the retry (or give up). True when delivered.
+    private func attempt(_ delivery: WebhookDelivery, endpoint: WebhookEndpoint, nowMicros: Int64) async throws -> Bool {
+        let body = Array(delivery.payload.utf8)
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Hourmeter-Event-Type", value: delivery.eventType)
+        request.headers.add(name: "Hourmeter-Delivery-Id", value: delivery.id)
+        request.headers.add(name: "Hourmeter-Signature", value: WebhookSignature.header(secret: endpoint.secret, timestampSeconds: nowMicros / 1_000_000, body: body))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        var attempt = WebhookDelivery.Attempt(atMicros: nowMicros, statusCode: nil, error: nil)
+        var ok = false
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeoutSeconds))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            attempt.statusCode = Int(response.status.code)
+            ok = (200..<300).contains(response.status.code)
+        } catch {
+            attempt.error = String(describing: error).prefix(500).description
+        }
+        let made = delivery.attemptCount + 1
+        let retry: Int64? = ok || made >= maxAttempts ? nil
+            : nowMicros + WebhookSignature.backoffSeconds(afterAttempt: made, baseSeconds: baseBackoffSeconds) * 1_000_000
+        try await store.webhooks.recordAttempt(deliveryID: delivery.id, attempt: attempt, delivered: ok, nextAttemptMicros: retry)
+        if !ok { logger.warning("webhook delivery failed", metadata: ["delivery": "\(delivery.id)", "status": "\(attempt.statusCode ?? 0)"]) }
+        return ok
     }
 }

@@ -59,8 +59,10 @@ public protocol WebhookStore: Sendable {
     func endpoints(tenantID: String) async throws -> [WebhookEndpoint]
     func deleteEndpoint(tenantID: String, id: String) async throws -> Bool
     func deliveries(tenantID: String, endpointID: String, limit: Int) async throws -> [WebhookDelivery]
-    /// Pending deliveries due by `atMicros`, oldest first, with their endpoint.
-    func dueDeliveries(atMicros: Int64, limit: Int) async throws -> [(WebhookDelivery, WebhookEndpoint, tenantID: String)]
+    /// Claims pending deliveries due by `atMicros` (oldest first) for `leaseMicros`, so that
+    /// several servers on one database never send the same delivery at once; returns them with
+    /// their endpoint.
+    func claimDue(atMicros: Int64, leaseMicros: Int64, limit: Int) async throws -> [(WebhookDelivery, WebhookEndpoint, tenantID: String)]
     /// Records an attempt: delivered, or retried at `nextAttemptMicros`, or failed for good when nil.
     func recordAttempt(deliveryID: String, attempt: WebhookDelivery.Attempt, delivered: Bool, nextAttemptMicros: Int64?) async throws
 }
@@ -133,14 +135,27 @@ struct SQLWebhookStore: WebhookStore {
         }
     }
 
-    func dueDeliveries(atMicros: Int64, limit: Int) async throws -> [(WebhookDelivery, WebhookEndpoint, tenantID: String)] {
-        try await backend.read { db in
-            try await db.raw("""
+    func claimDue(atMicros: Int64, leaseMicros: Int64, limit: Int) async throws -> [(WebhookDelivery, WebhookEndpoint, tenantID: String)] {
+        try await backend.transaction { db in
+            let candidates = try await db.raw("""
+                SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= \(bind: atMicros)
+                ORDER BY next_attempt_at, id LIMIT \(literal: limit)
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            guard !candidates.isEmpty else { return [] }
+            let list = candidates.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
+            // The condition is checked again under the row lock: another server's claim wins.
+            let claimed = try await db.raw("""
+                UPDATE webhook_deliveries SET next_attempt_at = \(bind: atMicros + leaseMicros)
+                WHERE id IN (\(list)) AND status = 'pending' AND next_attempt_at <= \(bind: atMicros) RETURNING id
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            guard !claimed.isEmpty else { return [] }
+            let ids = claimed.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")
+            return try await db.raw("""
                 SELECT d.*, e.url, e.secret, e.event_types, e.created_at AS endpoint_created_at,
                        (SELECT COUNT(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS attempt_count
                 FROM webhook_deliveries d
                 JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= \(bind: atMicros) ORDER BY d.next_attempt_at, d.id LIMIT \(literal: limit)
+                WHERE d.id IN (\(ids)) ORDER BY d.created_at, d.id
                 """).all().map { row in
                 let endpoint = WebhookEndpoint(id: try row.decode(column: "endpoint_id", as: String.self), url: try row.decode(column: "url", as: String.self),
                                                secret: try row.decode(column: "secret", as: String.self), eventTypes: [],
