@@ -58,13 +58,7 @@ public struct LedgerEntry: Sendable, Equatable {
     /// A new entry chained after `previousHash`; throws when the postings do not balance.
     public init(sequence: Int64, kind: String, reference: String, postings: [Posting], atMicros: Int64,
                 previousHash: String) throws(LedgerError) {
-        self.sequence = sequence
-        self.kind = kind
-        self.reference = reference
-        self.postings = postings
-        self.atMicros = atMicros
-        self.previousHash = previousHash
-        self.hash = ""
+        self.init(stored: sequence, kind: kind, reference: reference, postings: postings, atMicros: atMicros, previousHash: previousHash, hash: "")
         if let currency = try Self.unbalancedCurrency(postings) { throw .unbalanced(currency: currency) }
         self.hash = computedHash
     }

@@ -245,13 +245,8 @@ public struct BillingRun: Sendable {
     private func draft(_ work: Work, usage cache: inout UsageCache, atMicros: Int64) async throws -> Invoice {
         if !work.segments.isEmpty { return try await draftSegments(work, usage: &cache, atMicros: atMicros) }
         let subscription = work.subscription
-        var usage: [String: ChargeUsage] = [:]
-        if work.usageFrom < work.period.endMicros, !subscription.devices.isEmpty {
-            for charge in work.plan.charges {
-                usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: work.usageFrom,
-                                                          toMicros: work.period.endMicros, timeZone: work.timeZone)
-            }
-        }
+        let usage = try await cache.usage(of: work.plan, devices: subscription.devices, fromMicros: work.usageFrom,
+                                          toMicros: work.period.endMicros, timeZone: work.timeZone)
         let evidence = InvoiceEvidence(planKey: work.planKey, planVersion: work.planVersion, contractSHA256: work.contract.sha256,
                                        period: work.period, usageFromMicros: work.usageFrom, proration: work.proration,
                                        slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
@@ -266,13 +261,8 @@ public struct BillingRun: Sendable {
             guard let priorPlan = work.priorPlans[prior.id],
                   let object = try? JSONSerialization.jsonObject(with: Data(prior.evidence.utf8)) as? [String: Any],
                   var recomputed = InvoiceEvidence(document: object) else { continue }
-            recomputed.usage = [:]
-            if recomputed.usageFromMicros < recomputed.period.endMicros, !subscription.devices.isEmpty {
-                for charge in priorPlan.charges {
-                    recomputed.usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: recomputed.usageFromMicros,
-                                                                         toMicros: recomputed.period.endMicros, timeZone: work.timeZone)
-                }
-            }
+            recomputed.usage = try await cache.usage(of: priorPlan, devices: subscription.devices, fromMicros: recomputed.usageFromMicros,
+                                                     toMicros: recomputed.period.endMicros, timeZone: work.timeZone)
             let billed = try prior.state.total.adding(work.adjusted[prior.id] ?? .zero)
             if let adjustment = try InvoiceComputation.adjustment(plan: priorPlan, recomputed: recomputed, invoiceID: prior.id,
                                                                    invoiceNumber: prior.number ?? prior.id, billed: billed) {
@@ -296,13 +286,8 @@ public struct BillingRun: Sendable {
         var lines: [[String: Any]] = [], parts: [[String: Any]] = []
         var total = ExactDecimal.zero
         for (index, segment) in work.segments.enumerated() {
-            var usage: [String: ChargeUsage] = [:]
-            if segment.usageFrom < segment.period.endMicros, !subscription.devices.isEmpty {
-                for charge in segment.plan.charges {
-                    usage[charge.key] = try await cache.usage(of: charge, devices: subscription.devices, fromMicros: segment.usageFrom,
-                                                              toMicros: segment.period.endMicros, timeZone: work.timeZone)
-                }
-            }
+            let usage = try await cache.usage(of: segment.plan, devices: subscription.devices, fromMicros: segment.usageFrom,
+                                              toMicros: segment.period.endMicros, timeZone: work.timeZone)
             let evidence = InvoiceEvidence(planKey: segment.planKey, planVersion: segment.planVersion, contractSHA256: segment.contract.sha256,
                                            period: segment.period, usageFromMicros: segment.usageFrom, proration: segment.proration,
                                            slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
@@ -389,6 +374,17 @@ struct UsageCache {
     init(store: Store, tenantID: String) {
         self.store = store
         self.tenantID = tenantID
+    }
+
+    /// Every charge's usage of `devices` in `[from, to)`; none when the range is empty (a trial).
+    mutating func usage(of plan: PlanVersion, devices: [String], fromMicros: Int64, toMicros: Int64,
+                        timeZone: TimeZone) async throws -> [String: ChargeUsage] {
+        guard fromMicros < toMicros, !devices.isEmpty else { return [:] }
+        var usage: [String: ChargeUsage] = [:]
+        for charge in plan.charges {
+            usage[charge.key] = try await self.usage(of: charge, devices: devices, fromMicros: fromMicros, toMicros: toMicros, timeZone: timeZone)
+        }
+        return usage
     }
 
     /// A charge's usage of `devices`: per hour when the charge has time-of-use windows, per
