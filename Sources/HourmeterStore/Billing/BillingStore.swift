@@ -182,10 +182,11 @@ struct SQLBillingStore: BillingStore {
             } else {
                 try await db.raw("INSERT INTO invoice_numbers (tenant_id, last_number) VALUES (\(bind: tenantID), \(bind: number!))").run()
             }
-            for invoice in ordered {
+            let subscribers = try await WebhookOutbox.subscribers(tenantID: tenantID, on: db)
+            for invoice in ordered where !subscribers.isEmpty {
                 try await WebhookOutbox.emit("invoice.finalized", tenantID: tenantID, payload: ["invoice": invoice.id, "subscription": invoice.subscriptionID,
                                                                                                 "total": invoice.state.total.description, "currency": invoice.currency.code],
-                                             atMicros: atMicros, on: db)
+                                             atMicros: atMicros, on: db, subscribers: subscribers)
             }
             for start in stride(from: 0, to: updates.count, by: 200) {
                 let chunk = updates[start..<min(start + 200, updates.count)].joined(separator: ", ")

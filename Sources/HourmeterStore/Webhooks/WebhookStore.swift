@@ -71,16 +71,26 @@ public protocol WebhookStore: Sendable {
 /// delivery per subscribed endpoint, so a crash between the change and the delivery loses
 /// nothing — the delivery worker finds them when it starts again.
 enum WebhookOutbox {
-    static func emit(_ type: String, tenantID: String, payload: [String: Any], atMicros: Int64, on db: any SQLDatabase) async throws {
+    /// The tenant's endpoints and the event types each takes, read once per transaction.
+    static func subscribers(tenantID: String, on db: any SQLDatabase) async throws -> [(id: String, types: [String])] {
+        try await db.raw("SELECT id, event_types FROM webhook_endpoints WHERE tenant_id = \(bind: tenantID)").all().map { row in
+            (try row.decode(column: "id", as: String.self),
+             (try? JSONSerialization.jsonObject(with: Data(try row.decode(column: "event_types", as: String.self).utf8))) as? [String] ?? [])
+        }
+    }
+
+    static func emit(_ type: String, tenantID: String, payload: [String: Any], atMicros: Int64, on db: any SQLDatabase,
+                     subscribers known: [(id: String, types: [String])]? = nil) async throws {
+        var subscribers = known
+        if subscribers == nil { subscribers = try await Self.subscribers(tenantID: tenantID, on: db) }
+        let matching = (subscribers ?? []).filter { $0.types.contains("*") || $0.types.contains(type) }
+        guard !matching.isEmpty else { return }
         let eventID = APIKeyMaterial.identifier("evt")
         let body = JSONText.serialize(["id": eventID, "type": type, "created_at": RFC3339.format(microseconds: atMicros), "data": payload] as [String: Any])
-        let endpoints = try await db.raw("SELECT id, event_types FROM webhook_endpoints WHERE tenant_id = \(bind: tenantID)").all()
-        for endpoint in endpoints {
-            let types = (try? JSONSerialization.jsonObject(with: Data(try endpoint.decode(column: "event_types", as: String.self).utf8))) as? [String] ?? []
-            guard types.contains("*") || types.contains(type) else { continue }
+        for endpoint in matching {
             try await db.raw("""
                 INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, payload, status, next_attempt_at, created_at)
-                VALUES (\(bind: APIKeyMaterial.identifier("whd")), \(bind: tenantID), \(bind: try endpoint.decode(column: "id", as: String.self)),
+                VALUES (\(bind: APIKeyMaterial.identifier("whd")), \(bind: tenantID), \(bind: endpoint.id),
                         \(bind: eventID), \(bind: type), \(bind: body), 'pending', \(bind: atMicros), \(bind: atMicros))
                 """).run()
         }
