@@ -14,14 +14,14 @@ private struct SplitMix: RandomNumberGenerator {
     }
 }
 
-private func sine(amplitude: Double, frequency: Double, rate: Double, seconds: Double) -> [Double] {
-    (0..<Int(rate * seconds)).map { amplitude * sin(2 * Double.pi * frequency * Double($0) / rate) }
+private func sine(amplitude: Double, frequency: Double, samplesPerSecond: Double, seconds: Double) -> [Double] {
+    (0..<Int(samplesPerSecond * seconds)).map { amplitude * sin(2 * Double.pi * frequency * Double($0) / samplesPerSecond) }
 }
 
 @Suite struct HealthTests {
     @Test func sineFeaturesMatchTheirClosedForms() {
         // Whole periods of a sine of amplitude 3: RMS 3/√2, crest √2, kurtosis 1.5, skewness 0.
-        let features = WindowFeatures(sine(amplitude: 3, frequency: 50, rate: 10_000, seconds: 1))
+        let features = WindowFeatures(sine(amplitude: 3, frequency: 50, samplesPerSecond: 10_000, seconds: 1))
         #expect(abs(features.rms - 3 / 2.0.squareRoot()) < 1e-9)
         #expect(abs(features.crestFactor - 2.0.squareRoot()) < 1e-6)
         #expect(abs(features.kurtosis - 1.5) < 1e-6 && abs(features.excessKurtosis + 1.5) < 1e-6)
@@ -45,20 +45,20 @@ private func sine(amplitude: Double, frequency: Double, rate: Double, seconds: D
     @Test func cleaningCountsWhatItDropsAndReplacesSpikes() {
         let dropped = SignalCleaning.dropInvalid([1, .nan, 2, .infinity, -500, 3], range: -100...100)
         #expect(dropped.values == [1, 2, 3] && dropped.nonFinite == 2 && dropped.outOfRange == 1)
-        var values = sine(amplitude: 1, frequency: 5, rate: 1_000, seconds: 1)
+        var values = sine(amplitude: 1, frequency: 5, samplesPerSecond: 1_000, seconds: 1)
         values[300] = 40  // a spike
         let filtered = SignalCleaning.hampel(values, halfWindow: 5, threshold: 3)
         #expect(filtered.replaced == 1 && abs(filtered.values[300] - values[299]) < 0.1)
         // Linear resampling of a ramp stays on the ramp.
-        let resampled = SignalCleaning.resample(times: [0, 0.3, 1], values: [0, 3, 10], rate: 10)
+        let resampled = SignalCleaning.resample(times: [0, 0.3, 1], values: [0, 3, 10], samplesPerSecond: 10)
         #expect(resampled.count == 11 && abs(resampled[5] - 5) < 1e-9 && abs(resampled[10] - 10) < 1e-9)
     }
 
     @Test func velocityFromASineAcceleration() {
         // a(t) = A sin(ωt) integrates to v = −A/ω cos(ωt): RMS A/(ω√2). 100 Hz, A = 10 m/s².
-        let rate = 20_000.0, frequency = 100.0
-        let velocity = VibrationVelocity.fromAcceleration(sine(amplitude: 10, frequency: frequency, rate: rate, seconds: 2), rate: rate, cutoffHz: 2)
-        let settled = Array(velocity.suffix(Int(rate)))  // after the filter settles
+        let samplesPerSecond = 20_000.0, frequency = 100.0
+        let velocity = VibrationVelocity.fromAcceleration(sine(amplitude: 10, frequency: frequency, samplesPerSecond: samplesPerSecond, seconds: 2), samplesPerSecond: samplesPerSecond, cutoffHz: 2)
+        let settled = Array(velocity.suffix(Int(samplesPerSecond)))  // after the filter settles
         let expected = 10 / (2 * Double.pi * frequency) / 2.0.squareRoot() * 1000  // mm/s
         #expect(abs(WindowFeatures(settled).rms - expected) / expected < 0.02)
     }

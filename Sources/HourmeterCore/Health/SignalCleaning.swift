@@ -1,6 +1,7 @@
 /// Raw sensor samples made fit for features: impossible values dropped (and counted, never
-/// hidden), spikes replaced by a Hampel filter, and the series resampled to a fixed rate.
-/// Sensor physics, not money: plain `Double`s are the right type here.
+/// hidden), spikes replaced by a Hampel filter, and the series resampled to a fixed number of samples per second.
+/// Sensor physics, not money: plain `Double`s are the right type here, and no parameter is
+/// named like an amount (a sampling frequency is `samplesPerSecond`, not a "rate").
 public struct CleanedSignal: Sendable, Equatable {
     public var values: [Double]
     /// NaN or infinite samples dropped.
@@ -45,18 +46,18 @@ public enum SignalCleaning {
         return (output, replaced)
     }
 
-    /// Linear resampling of samples taken at `times` (seconds, increasing) to `rate` Hz from
+    /// Linear resampling of samples taken at `times` (seconds, increasing) to `samplesPerSecond` from
     /// the first time to the last.
-    public static func resample(times: [Double], values: [Double], rate: Double) -> [Double] {
-        guard times.count == values.count, times.count >= 2, rate > 0, let first = times.first, let last = times.last, last > first else {
+    public static func resample(times: [Double], values: [Double], samplesPerSecond: Double) -> [Double] {
+        guard times.count == values.count, times.count >= 2, samplesPerSecond > 0, let first = times.first, let last = times.last, last > first else {
             return values
         }
-        let count = Int(((last - first) * rate).rounded(.down)) + 1
+        let count = Int(((last - first) * samplesPerSecond).rounded(.down)) + 1
         var output: [Double] = []
         output.reserveCapacity(count)
         var segment = 0
         for step in 0..<count {
-            let time = first + Double(step) / rate
+            let time = first + Double(step) / samplesPerSecond
             while segment < times.count - 2, times[segment + 1] < time { segment += 1 }
             let span = times[segment + 1] - times[segment]
             let fraction = span > 0 ? (time - times[segment]) / span : 0

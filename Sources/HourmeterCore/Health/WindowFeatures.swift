@@ -50,12 +50,12 @@ public struct WindowFeatures: Sendable, Equatable {
 }
 
 public enum VibrationVelocity {
-    /// Velocity (mm/s) from acceleration (m/s²) sampled at `rate` Hz: trapezoidal integration,
+    /// Velocity (mm/s) from acceleration (m/s²) sampled `samplesPerSecond` times a second: trapezoidal integration,
     /// with a first-order high-pass filter at `cutoffHz` against the drift an integrator
     /// accumulates from any offset in the accelerometer (ISO 10816 measures from 10 Hz up).
-    public static func fromAcceleration(_ acceleration: [Double], rate: Double, cutoffHz: Double = 10) -> [Double] {
-        guard acceleration.count > 1, rate > 0 else { return [] }
-        let dt = 1 / rate
+    public static func fromAcceleration(_ acceleration: [Double], samplesPerSecond: Double, cutoffHz: Double = 10) -> [Double] {
+        guard acceleration.count > 1, samplesPerSecond > 0 else { return [] }
+        let dt = 1 / samplesPerSecond
         let rc = 1 / (2 * Double.pi * cutoffHz)
         let alpha = rc / (rc + dt)
         // Remove the mean first: an accelerometer's offset would otherwise integrate into a ramp.
