@@ -264,6 +264,14 @@ private struct BillingFixture: Sendable {
             // Billed once: another run finds nothing more to adjust.
             #expect(try await fixture.run(app, at: "2026-12-03T00:00:00+08:00")["drafted"] as? Int == 0)
 
+            // The database itself refuses to change or remove a ledger entry.
+            await #expect(throws: (any Error).self) {
+                try await app.store.backend.transaction { db in try await db.raw("UPDATE ledger_entries SET kind = 'x'").run() }
+            }
+            await #expect(throws: (any Error).self) {
+                try await app.store.backend.transaction { db in try await db.raw("DELETE FROM ledger_entries").run() }
+            }
+
             // Changing a stored amount behind the application's back is caught.
             try await app.store.backend.transaction { db in
                 try await db.raw("UPDATE invoices SET total = '4000' WHERE id = \(bind: invoiceID)").run()
@@ -437,6 +445,11 @@ private struct BillingFixture: Sendable {
                 .problem(.badRequest, "validation")
             #expect((future["errors"] as? [[String: Any]])?.first?["field"] as? String == "at")
             #expect(try await app.request(.post, "/api/v1/billing/run", key: key, json: #"{"at":"2020-01-01T00:00:00Z"}"#).status == .ok)
+            // No body at all: the run stands at now; a create without a body names what it needs.
+            #expect(try await app.request(.post, "/api/v1/billing/run", key: key).status == .ok)
+            let empty = try await app.request(.post, "/api/v1/customers", key: key).problem(.badRequest, "validation")
+            #expect((empty["errors"] as? [[String: Any]])?.first?["field"] as? String == "name")
+            _ = try await app.request(.post, "/api/v1/customers", key: key, json: "{not json").problem(.badRequest, "validation")
             // A NUL in a cursor is a 400, on every engine.
             _ = try await app.request(.get, "/api/v1/invoices?after=%00", key: key).problem(.badRequest, "validation")
             _ = try await app.request(.get, "/api/v1/devices?customer=%00", key: key).problem(.badRequest, "validation")

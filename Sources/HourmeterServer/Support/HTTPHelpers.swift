@@ -34,6 +34,9 @@ enum HTTPHelpers {
     /// validated field by field with paths (plan versions, pricing previews).
     static func jsonObject(from request: Request, limit: Int) async throws -> [String: Any] {
         let buffer = try await body(of: request, limit: limit)
+        // No body reads as an empty object: `POST /billing/run` without one runs now, and a
+        // route that needs fields names the first one missing.
+        if buffer.readableBytes == 0 { return [:] }
         guard let value = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) else {
             throw APIError.validation("the request body is not valid JSON", [])
         }
