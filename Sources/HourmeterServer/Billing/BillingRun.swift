@@ -42,11 +42,7 @@ public struct BillingRun: Sendable {
     /// One period of one subscription to draft.
     struct Work {
         var subscription: Subscription
-        var plan: PlanVersion
-        var contract: Contract
         var period: BillingPeriod
-        var usageFrom: Int64
-        var proration: Proration
         var timeZone: TimeZone
         var existingID: String?
         /// Finalized earlier periods to check for late events (the latest `adjustmentLookback`).
@@ -55,12 +51,12 @@ public struct BillingRun: Sendable {
         var priorPlans: [String: PlanVersion] = [:]
         /// What earlier adjustments already billed, by the invoice they adjusted.
         var adjusted: [String: ExactDecimal]
-        /// The plan version of a period billed whole.
-        var planKey = ""
-        var planVersion = 0
-        /// When the plan changed within the period: each part under its own plan and contract
-        /// (fees prorated by the day of each part, usage rated per part). Empty otherwise.
-        var segments: [Segment] = []
+        /// The parts of the period under one plan version each: one, or more when the plan
+        /// changed within the period (fees prorated by the day of each part, usage rated per part).
+        var segments: [Segment]
+        /// The invoice names the contract in force at the period's end.
+        var contract: Contract { segments[segments.count - 1].contract }
+        var currency: Currency { segments[0].plan.currency }
     }
 
     /// A part of a period under one plan version and contract.
@@ -205,7 +201,7 @@ public struct BillingRun: Sendable {
                                             proration: from >= end ? Proration(numerator: .zero, denominator: .one)!
                                                 : calendar.proration(of: BillingPeriod(startMicros: from, endMicros: end))))
                 }
-                guard let first = segments.first else { continue }
+                guard !segments.isEmpty else { continue }
                 // Late events of finalized periods go on the earliest open period only, so one
                 // adjustment is never billed on several drafts of the same run.
                 var priors: [Invoice] = []
@@ -224,13 +220,10 @@ public struct BillingRun: Sendable {
                     }
                 }
                 adjustmentsPlaced = true
-                var work = Work(subscription: subscription, plan: first.plan, contract: segments.count == 1 ? first.contract : segments.last!.contract,
-                                period: period, usageFrom: first.usageFrom, proration: first.proration, timeZone: timeZone,
+                var work = Work(subscription: subscription, period: period, timeZone: timeZone,
                                 existingID: existing.first { $0.period.startMicros == period.startMicros }?.id,
-                                priors: priors, adjusted: adjusted, segments: segments.count > 1 ? segments : [])
+                                priors: priors, adjusted: adjusted, segments: segments)
                 work.priorPlans = priorPlans
-                work.planKey = first.planKey
-                work.planVersion = first.planVersion
                 works.append(work)
             }
             if missingPlan {
@@ -243,15 +236,15 @@ public struct BillingRun: Sendable {
     }
 
     private func draft(_ work: Work, usage cache: inout UsageCache, atMicros: Int64) async throws -> Invoice {
-        if !work.segments.isEmpty { return try await draftSegments(work, usage: &cache, atMicros: atMicros) }
-        let subscription = work.subscription
-        let usage = try await cache.usage(of: work.plan, devices: subscription.devices, fromMicros: work.usageFrom,
+        guard work.segments.count == 1 else { return try await draftSegments(work, usage: &cache, atMicros: atMicros) }
+        let subscription = work.subscription, whole = work.segments[0]
+        let usage = try await cache.usage(of: whole.plan, devices: subscription.devices, fromMicros: whole.usageFrom,
                                           toMicros: work.period.endMicros, timeZone: work.timeZone)
-        let evidence = InvoiceEvidence(planKey: work.planKey, planVersion: work.planVersion, contractSHA256: work.contract.sha256,
-                                       period: work.period, usageFromMicros: work.usageFrom, proration: work.proration,
+        let evidence = InvoiceEvidence(planKey: whole.planKey, planVersion: whole.planVersion, contractSHA256: whole.contract.sha256,
+                                       period: work.period, usageFromMicros: whole.usageFrom, proration: whole.proration,
                                        slaTier: subscription.slaTier, timeZone: subscription.timeZone, usage: usage)
-        let statement = try InvoiceComputation.statement(plan: work.plan, evidence: evidence)
-        var lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: work.plan.currency, evidence: evidence) }
+        let statement = try InvoiceComputation.statement(plan: whole.plan, evidence: evidence)
+        var lines = statement.lines.map { InvoiceComputation.lineDocument($0, currency: whole.plan.currency, evidence: evidence) }
         var evidenceDocument = evidence.document
         var total = statement.total
         // Late events of finalized periods: what those periods cost now, less what was billed.
@@ -274,7 +267,7 @@ public struct BillingRun: Sendable {
         if !adjustments.isEmpty { evidenceDocument["adjustments"] = adjustments }
         let linesJSON = Self.json(lines), evidenceJSON = Self.json(evidenceDocument)
         return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
-                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: total), number: nil,
+                       period: work.period, currency: work.currency, state: InvoiceLedgerState(total: total), number: nil,
                        lines: linesJSON, evidence: evidenceJSON, contractSHA256: work.contract.sha256,
                        graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
     }
@@ -304,7 +297,7 @@ public struct BillingRun: Sendable {
         let evidenceDocument: [String: Any] = ["segments": parts, "period_start": RFC3339.format(microseconds: work.period.startMicros),
                                                "period_end": RFC3339.format(microseconds: work.period.endMicros)]
         return Invoice(id: work.existingID ?? APIKeyMaterial.identifier("inv"), subscriptionID: subscription.id, customerID: subscription.customerID,
-                       period: work.period, currency: work.plan.currency, state: InvoiceLedgerState(total: total), number: nil,
+                       period: work.period, currency: work.currency, state: InvoiceLedgerState(total: total), number: nil,
                        lines: Self.json(lines), evidence: Self.json(evidenceDocument), contractSHA256: work.contract.sha256,
                        graceUntilMicros: work.period.endMicros + graceMicros, createdAtMicros: atMicros, finalizedAtMicros: nil)
     }
