@@ -117,29 +117,8 @@ enum Migrations {
                 """,
             ]
             // Published versions are immutable: the database itself refuses to change them.
-            if engine == .postgres {
-                statements += [
-                    """
-                    CREATE FUNCTION plan_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN RAISE EXCEPTION 'published plan versions are immutable'; END $$
-                    """,
-                    """
-                    CREATE TRIGGER plan_versions_immutable BEFORE UPDATE OR DELETE ON plan_versions
-                    FOR EACH ROW EXECUTE FUNCTION plan_versions_immutable()
-                    """,
-                ]
-            } else {
-                statements += [
-                    """
-                    CREATE TRIGGER plan_versions_no_update BEFORE UPDATE ON plan_versions
-                    BEGIN SELECT RAISE(ABORT, 'published plan versions are immutable'); END
-                    """,
-                    """
-                    CREATE TRIGGER plan_versions_no_delete BEFORE DELETE ON plan_versions
-                    BEGIN SELECT RAISE(ABORT, 'published plan versions are immutable'); END
-                    """,
-                ]
-            }
+            statements += Self.refuseChanges(to: "plan_versions", name: "plan_versions_immutable",
+                                             message: "published plan versions are immutable", engine: engine)
             return statements
         },
         Migration(name: "0008_customers_devices_contracts") { _ in [
@@ -212,23 +191,8 @@ enum Migrations {
                 """,
             ]
             // The ledger is append-only: the database refuses to change or remove an entry.
-            if engine == .postgres {
-                statements += [
-                    """
-                    CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$
-                    """,
-                    """
-                    CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
-                    FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only()
-                    """,
-                ]
-            } else {
-                statements += [
-                    "CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END",
-                    "CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END",
-                ]
-            }
+            statements += Self.refuseChanges(to: "ledger_entries", name: "ledger_entries_append_only",
+                                             message: "ledger entries are append-only", engine: engine)
             return statements
         },
         Migration(name: "0010_webhooks") { _ in [
@@ -272,6 +236,20 @@ enum Migrations {
             """,
         ] },
     ]
+
+    /// Triggers that make the database itself refuse UPDATE and DELETE on `table`: one
+    /// PL/pgSQL function and trigger on PostgreSQL, two RAISE(ABORT) triggers on SQLite.
+    static func refuseChanges(to table: String, name: String, message: String, engine: SQLEngine) -> [String] {
+        if engine == .postgres {
+            return [
+                "CREATE FUNCTION \(name)() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '\(message)'; END $$",
+                "CREATE TRIGGER \(name) BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION \(name)()",
+            ]
+        }
+        return ["UPDATE", "DELETE"].map { event in
+            "CREATE TRIGGER \(table)_no_\(event.lowercased()) BEFORE \(event) ON \(table) BEGIN SELECT RAISE(ABORT, '\(message)'); END"
+        }
+    }
 
     /// Applies every migration not yet recorded. On PostgreSQL an advisory lock keeps two
     /// starting processes from migrating at once.
