@@ -6,5 +6,5 @@ struct Hourmeter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hourmeter",
         abstract: "Metering, pricing and billing for machines sold as a service.",
-        subcommands: [Serve.self, Keys.self, Ledger.self, Bench.self])
+        subcommands: [Serve.self, Keys.self, Ledger.self, Edge.self, Bench.self])
 }

@@ -17,11 +17,20 @@ public struct DeviceStateMachine: Sendable {
     /// Energy by state, in the load's unit × hours (kWh for a load in kW).
     public private(set) var energy: [State: Double] = [:]
 
-    public init(idleFrom: Double, runningFrom: Double, peakFrom: Double, hysteresis: Double) {
+    /// `state` is where a resumed agent left off (hysteresis depends on it).
+    public init(idleFrom: Double, runningFrom: Double, peakFrom: Double, hysteresis: Double, state: State = .off) {
         self.idleFrom = idleFrom
         self.runningFrom = runningFrom
         self.peakFrom = peakFrom
         self.hysteresis = hysteresis
+        self.state = state
+    }
+
+    /// The time and energy accounted since the last call, by state, and starts again from
+    /// nothing (the state itself is kept): one interval's usage.
+    public mutating func takeTotals() -> (seconds: [State: Double], energy: [State: Double]) {
+        defer { seconds = [:]; energy = [:] }
+        return (seconds, energy)
     }
 
     /// The state a load asks for, given the current one (hysteresis on the way down).

@@ -35,10 +35,10 @@ public final class SQLiteBackend: SQLBackend {
         self.logger = logger
     }
 
-    /// Opens (creating if needed) `directory/hourmeter.sqlite`.
-    public static func open(directory: String, logger: Logger, exclusive: Bool = false) async throws -> SQLiteBackend {
+    /// Opens (creating if needed) `directory/fileName`.
+    public static func open(directory: String, logger: Logger, exclusive: Bool = false, fileName: String = "hourmeter.sqlite") async throws -> SQLiteBackend {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = (directory as NSString).appendingPathComponent("hourmeter.sqlite")
+        let path = (directory as NSString).appendingPathComponent(fileName)
         var lockDescriptor: Int32 = -1
         if exclusive {
             lockDescriptor = Glibc.open((directory as NSString).appendingPathComponent("hourmeter.lock"), O_CREAT | O_RDWR, 0o644)
