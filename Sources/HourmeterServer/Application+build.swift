@@ -22,6 +22,7 @@ public func buildRouter(store: Store, configuration: ServerConfiguration, metric
     SubscriptionRoutes(store: store, configuration: configuration).register(on: api)
     InvoiceRoutes(store: store, configuration: configuration).register(on: api)
     WebhookRoutes(store: store, configuration: configuration).register(on: api)
+    HealthRoutes(store: store, configuration: configuration).register(on: api)
     return router
 }
 

@@ -15,6 +15,7 @@ public final class Store: Sendable {
     public let billing: any BillingStore
     public let webhooks: any WebhookStore
     public let revenueShares: any RevenueShareStore
+    public let health: any HealthStore
     public let usage: SQLUsageStore
     public var meters: any MeterStore { usage }
     public var events: any EventStore { usage }
@@ -29,6 +30,7 @@ public final class Store: Sendable {
         self.billing = SQLBillingStore(backend: backend)
         self.webhooks = SQLWebhookStore(backend: backend)
         self.revenueShares = SQLRevenueShareStore(backend: backend)
+        self.health = SQLHealthStore(backend: backend)
         self.usage = usage
     }
 

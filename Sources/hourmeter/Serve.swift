@@ -89,7 +89,17 @@ struct Serve: AsyncParsableCommand {
                         }
                     }
                 }
-                // The server returning (a signal) ends the billing and webhook loops too.
+                // Telemetry left queued by a crash (or a failed projection) is projected at
+                // start and then every few seconds; uploads project their own batches at once.
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { _ = try await store.health.project(limit: 50) } catch {
+                            logger.error("health projection failed", metadata: ["error": "\(error)"])
+                        }
+                        try? await Task.sleep(for: .seconds(5))
+                    }
+                }
+                // The server returning (a signal) ends the billing, webhook and health loops too.
                 try await group.next()
                 group.cancelAll()
             }

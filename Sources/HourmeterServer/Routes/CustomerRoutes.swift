@@ -153,13 +153,18 @@ struct CustomerRoutes {
     }
 
     static func deviceModel(_ body: [String: Any], id: String, createdAt: Int64) throws -> DeviceModel {
-        let fields = try FieldReader(body, allowed: ["name", "category", "machine_group"])
+        let fields = try FieldReader(body, allowed: ["name", "category", "machine_group", "health_profile"])
+        var profile: HealthProfile?
+        if fields.has("health_profile") {
+            guard let document = body["health_profile"] as? [String: Any] else { throw FieldReader.invalid("health_profile", "must be an object") }
+            do { profile = try HealthProfile(document: document) } catch { throw FieldReader.invalid(error.field, error.reason) }
+        }
         let group = try fields.string("machine_group", max: 20) ?? "class_ii"
         guard machineGroups.contains(group) else {
             throw FieldReader.invalid("machine_group", "must be one of \(machineGroups.joined(separator: ", ")) (ISO 10816 machine classes)")
         }
         return DeviceModel(id: id, name: try fields.requiredString("name"), category: try fields.requiredString("category", max: 64),
-                           machineGroup: group, createdAtMicros: createdAt)
+                           machineGroup: group, healthProfile: profile, createdAtMicros: createdAt)
     }
 
     func device(_ context: AppRequestContext, _ caller: Caller) async throws -> Device {
@@ -212,7 +217,7 @@ struct CustomerRoutes {
 
     static func modelObject(_ model: DeviceModel) -> [String: Any] {
         ["id": model.id, "name": model.name, "category": model.category, "machine_group": model.machineGroup,
-         "created_at": HTTPHelpers.timestamp(model.createdAtMicros)]
+         "health_profile": (model.healthProfile ?? .standard).document, "created_at": HTTPHelpers.timestamp(model.createdAtMicros)]
     }
 
     static func deviceObject(_ device: Device) -> [String: Any] {

@@ -16,7 +16,14 @@ struct EventRoutes {
     func register(on group: RouterGroup<AppRequestContext>) {
         group.post("events") { request, context -> Response in
             let caller = try context.requireWriter()
-            try await ingest(request, tenantID: caller.tenantID)
+            if try await ingest(request, tenantID: caller.tenantID) {
+                // The batch is durable and queued for the health projection; projecting now
+                // makes a device's health current when its upload is answered. A failure here
+                // loses nothing: the queue stays, and `serve` projects it again.
+                do { _ = try await store.health.project(limit: 50) } catch {
+                    context.logger.error("health projection failed; it will be retried", metadata: ["error": "\(String(reflecting: error))"])
+                }
+            }
             return Response(status: .noContent)
         }
         group.get("events") { request, context -> Response in
@@ -26,8 +33,9 @@ struct EventRoutes {
     }
 
     /// Validates the whole batch before anything is stored, then hands it to the store,
-    /// which answers only once it is durable. Any problem rejects the whole batch.
-    func ingest(_ request: Request, tenantID: String) async throws {
+    /// which answers only once it is durable. Any problem rejects the whole batch. Returns
+    /// whether new device telemetry was stored.
+    func ingest(_ request: Request, tenantID: String) async throws -> Bool {
         let mediaType = HTTPHelpers.mediaType(request) ?? Self.jsonType
         guard [Self.singleType, Self.batchType, Self.jsonType].contains(mediaType) else {
             throw APIError.unsupportedMediaType("send \(Self.singleType), \(Self.batchType) or \(Self.jsonType), not \(mediaType)")
@@ -72,6 +80,7 @@ struct EventRoutes {
         do {
             let result = try await store.events.ingest(tenantID: tenantID, events: events, receivedMicros: now)
             metrics.recordIngest(accepted: result.accepted, deduplicated: result.duplicates)
+            return result.accepted > 0 && events.contains { $0.type == EdgeEvents.telemetryType }
         } catch let error as IngestError {
             metrics.recordRejected(events.count)
             throw error

@@ -31,15 +31,21 @@ public struct DeviceModel: Sendable, Equatable {
     public var name: String
     public var category: String
     public var machineGroup: String
+    /// How its health is judged (`HealthProfile`); nil: the standard profile.
+    public var healthProfile: HealthProfile?
     public var createdAtMicros: Int64
 
-    public init(id: String, name: String, category: String, machineGroup: String, createdAtMicros: Int64) {
+    public init(id: String, name: String, category: String, machineGroup: String, healthProfile: HealthProfile? = nil, createdAtMicros: Int64) {
         self.id = id
         self.name = name
         self.category = category
         self.machineGroup = machineGroup
+        self.healthProfile = healthProfile
         self.createdAtMicros = createdAtMicros
     }
+
+    /// The profile as stored (full JSON), or nil.
+    var healthProfileText: String? { healthProfile.map { JSONText.serialize($0.document) } }
 }
 
 /// A machine. Its events are those whose CloudEvents `subject` is its `serial`.
@@ -113,6 +119,7 @@ public protocol CustomerStore: Sendable {
     func createDevice(tenantID: String, _ device: Device) async throws
     func updateDevice(tenantID: String, _ device: Device) async throws -> Bool
     func device(tenantID: String, id: String) async throws -> Device?
+    func device(tenantID: String, serial: String) async throws -> Device?
     func devices(tenantID: String, customerID: String?, limit: Int, after: String?) async throws -> [Device]
     func deleteDevice(tenantID: String, id: String) async throws -> Bool
     func createSigningKey(tenantID: String, _ key: SigningKey) async throws
@@ -159,8 +166,9 @@ struct SQLCustomerStore: CustomerStore {
     func createDeviceModel(tenantID: String, _ model: DeviceModel) async throws {
         try await backend.transaction { db in
             try await db.raw("""
-                INSERT INTO device_models (id, tenant_id, name, category, machine_group, created_at)
-                VALUES (\(bind: model.id), \(bind: tenantID), \(bind: model.name), \(bind: model.category), \(bind: model.machineGroup), \(bind: model.createdAtMicros))
+                INSERT INTO device_models (id, tenant_id, name, category, machine_group, health_profile, created_at)
+                VALUES (\(bind: model.id), \(bind: tenantID), \(bind: model.name), \(bind: model.category), \(bind: model.machineGroup),
+                        \(bind: model.healthProfileText), \(bind: model.createdAtMicros))
                 """).run()
         }
     }
@@ -180,7 +188,8 @@ struct SQLCustomerStore: CustomerStore {
     func updateDeviceModel(tenantID: String, _ model: DeviceModel) async throws -> Bool {
         try await backend.transaction { db in
             !(try await db.raw("""
-                UPDATE device_models SET name = \(bind: model.name), category = \(bind: model.category), machine_group = \(bind: model.machineGroup)
+                UPDATE device_models SET name = \(bind: model.name), category = \(bind: model.category), machine_group = \(bind: model.machineGroup),
+                    health_profile = \(bind: model.healthProfileText)
                 WHERE tenant_id = \(bind: tenantID) AND id = \(bind: model.id) RETURNING id
                 """).all().isEmpty)
         }
@@ -230,6 +239,12 @@ struct SQLCustomerStore: CustomerStore {
     func device(tenantID: String, id: String) async throws -> Device? {
         try await backend.read { db in
             try await db.raw("SELECT * FROM devices WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.device)
+        }
+    }
+
+    func device(tenantID: String, serial: String) async throws -> Device? {
+        try await backend.read { db in
+            try await db.raw("SELECT * FROM devices WHERE tenant_id = \(bind: tenantID) AND serial = \(bind: serial)").first().map(Self.device)
         }
     }
 
@@ -284,6 +299,9 @@ struct SQLCustomerStore: CustomerStore {
         DeviceModel(id: try row.decode(column: "id", as: String.self), name: try row.decode(column: "name", as: String.self),
                     category: try row.decode(column: "category", as: String.self),
                     machineGroup: try row.decode(column: "machine_group", as: String.self),
+                    healthProfile: try row.decode(column: "health_profile", as: String?.self).flatMap { text in
+                        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]).flatMap { try? HealthProfile(document: $0) }
+                    },
                     createdAtMicros: try row.decode(column: "created_at", as: Int64.self))
     }
 

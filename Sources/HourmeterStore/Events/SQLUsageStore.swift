@@ -272,6 +272,12 @@ public final class SQLUsageStore: EventStore, Sendable {
                 guard let seq = try row?.decode(column: "seq", as: Int64.self) else { throw StoreError.unavailable("no batch sequence") }
                 seqs.append(seq)
             }
+            // Batches with telemetry are queued for the health projection in the same
+            // transaction, so a crash between the two cannot lose a device's health.
+            let healthSeqs = zip(items, seqs).filter { item, _ in item.fresh.contains { $0.type == EdgeEvents.telemetryType } }.map(\.1)
+            if !healthSeqs.isEmpty {
+                try await db.raw("INSERT INTO health_queue (seq) VALUES \(unsafeRaw: healthSeqs.map { "(\($0))" }.joined(separator: ", "))").run()
+            }
             guard engine == .postgres else { return seqs }
             // All keys of the transaction in one statement, in key order: two processes inserting
             // overlapping keys then lock them in the same order and cannot deadlock.

@@ -14,6 +14,8 @@ struct ColumnTypes {
     /// Exact decimal: NUMERIC on PostgreSQL, canonical TEXT on SQLite (merged in Swift).
     var decimal: String { engine == .postgres ? "NUMERIC" : "TEXT" }
     var blob: String { engine == .postgres ? "BYTEA" : "BLOB" }
+    /// Sensor physics (never money): a binary float.
+    var double: String { engine == .postgres ? "DOUBLE PRECISION" : "REAL" }
     var serialKey: String { engine == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY" }
     /// Clustered tables in SQLite: the primary key is the row, no second B-tree.
     var withoutRowID: String { engine == .postgres ? "" : " WITHOUT ROWID" }
@@ -235,6 +237,47 @@ enum Migrations {
                 starts_at BIGINT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (subscription_id, seq))
             """,
         ] },
+        // Device health, projected from `device.telemetry` events (see `SQLHealthStore`).
+        Migration(name: "0013_device_health") { engine in
+            let types = ColumnTypes(engine: engine)
+            return [
+                // A device model's own zone boundaries and limits (JSON); NULL: the standard profile.
+                "ALTER TABLE device_models ADD COLUMN health_profile TEXT",
+                // Batches holding telemetry not yet projected, written in the batch's own transaction.
+                "CREATE TABLE health_queue (seq BIGINT PRIMARY KEY)",
+                // Batches stored before this migration are looked at once.
+                "INSERT INTO health_queue (seq) SELECT seq FROM event_batches",
+                """
+                CREATE TABLE device_health_samples (
+                    tenant_id TEXT NOT NULL, serial TEXT NOT NULL, time BIGINT NOT NULL, velocity_rms \(types.double) NOT NULL,
+                    kurtosis \(types.double) NOT NULL, temperature \(types.double), health_index \(types.double) NOT NULL,
+                    zone TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (tenant_id, serial, time))\(types.withoutRowID)
+                """,
+                """
+                CREATE TABLE device_health (
+                    tenant_id TEXT NOT NULL, serial TEXT NOT NULL, time BIGINT NOT NULL, health_index \(types.double) NOT NULL,
+                    zone TEXT NOT NULL, state TEXT NOT NULL, velocity_rms \(types.double) NOT NULL, telemetry TEXT NOT NULL,
+                    state_at BIGINT NOT NULL, PRIMARY KEY (tenant_id, serial))
+                """,
+                """
+                CREATE TABLE alarms (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, serial TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+                    status TEXT NOT NULL, raised_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL, cleared_at BIGINT,
+                    occurrences INTEGER NOT NULL, health_index \(types.double) NOT NULL, velocity_rms \(types.double) NOT NULL,
+                    zone TEXT NOT NULL)
+                """,
+                // One open alarm per device and kind, enforced by the database.
+                "CREATE UNIQUE INDEX alarms_one_open ON alarms (tenant_id, serial, kind) WHERE status = 'open'",
+                "CREATE INDEX alarms_tenant ON alarms (tenant_id, raised_at)",
+                """
+                CREATE TABLE alarm_events (
+                    seq \(types.serialKey), tenant_id TEXT NOT NULL, alarm_id TEXT NOT NULL REFERENCES alarms(id), type TEXT NOT NULL,
+                    at BIGINT NOT NULL, severity TEXT NOT NULL, health_index \(types.double) NOT NULL, velocity_rms \(types.double) NOT NULL,
+                    zone TEXT NOT NULL)
+                """,
+                "CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id, seq)",
+            ]
+        },
     ]
 
     /// Triggers that make the database itself refuse UPDATE and DELETE on `table`: one

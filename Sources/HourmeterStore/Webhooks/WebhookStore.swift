@@ -51,7 +51,8 @@ public struct WebhookDelivery: Sendable, Equatable {
 
 /// The webhook events Hourmeter emits.
 public enum WebhookEventType {
-    public static let all = ["invoice.finalized", "invoice.paid", "invoice.voided", "credit_note.created", "contract.signed", "contract.activated"]
+    public static let all = ["invoice.finalized", "invoice.paid", "invoice.voided", "credit_note.created", "contract.signed", "contract.activated",
+                             "alarm.raised", "alarm.escalated", "alarm.cleared"]
 }
 
 public protocol WebhookStore: Sendable {
