@@ -11,7 +11,7 @@ import NIOCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ingest, query and rating speed on this machine; figures are printed, not asserted.",
-        subcommands: [BenchIngest.self, BenchQuery.self, BenchRate.self, BenchBilling.self])
+        subcommands: [BenchIngest.self, BenchQuery.self, BenchRate.self, BenchBilling.self, BenchEdge.self])
 }
 
 /// Shared by the benchmarks: a real server on loopback over a real database, a tenant and a
