@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
                 // start and then every few seconds; uploads project their own batches at once.
                 group.addTask {
                     while !Task.isCancelled {
-                        do { _ = try await store.health.project(limit: 50) } catch {
+                        do { _ = try await store.health.project(limit: 50, rounds: .max) } catch {
                             logger.error("health projection failed", metadata: ["error": "\(error)"])
                         }
                         try? await Task.sleep(for: .seconds(5))

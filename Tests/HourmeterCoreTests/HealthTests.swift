@@ -2,18 +2,6 @@ import Foundation
 import Testing
 @testable import HourmeterCore
 
-/// A seeded generator, so noise tests are the same on every run.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private func sine(amplitude: Double, frequency: Double, samplesPerSecond: Double, seconds: Double) -> [Double] {
     (0..<Int(samplesPerSecond * seconds)).map { amplitude * sin(2 * Double.pi * frequency * Double($0) / samplesPerSecond) }
 }
@@ -31,12 +19,8 @@ private func sine(amplitude: Double, frequency: Double, samplesPerSecond: Double
     }
 
     @Test func gaussianNoiseHasKurtosisNearThree() {
-        var random = SplitMix(state: 42)
-        let noise: [Double] = (0..<200_000).map { _ in
-            // Box–Muller.
-            let u1 = Double.random(in: Double.leastNonzeroMagnitude..<1, using: &random), u2 = Double.random(in: 0..<1, using: &random)
-            return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-        }
+        var random = SeededRandom(seed: 42)
+        let noise: [Double] = (0..<200_000).map { _ in random.gaussian() }
         let features = WindowFeatures(noise)
         #expect(abs(features.kurtosis - 3) < 0.05 && abs(features.excessKurtosis) < 0.05)
         #expect(abs(features.standardDeviation - 1) < 0.01 && abs(features.skewness) < 0.03)

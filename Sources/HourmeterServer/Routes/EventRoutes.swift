@@ -18,9 +18,10 @@ struct EventRoutes {
             let caller = try context.requireWriter()
             if try await ingest(request, tenantID: caller.tenantID) {
                 // The batch is durable and queued for the health projection; projecting now
-                // makes a device's health current when its upload is answered. A failure here
-                // loses nothing: the queue stays, and `serve` projects it again.
-                do { _ = try await store.health.project(limit: 50) } catch {
+                // makes a device's health current when its upload is answered. Bounded, so an
+                // upload never waits for a backlog (after an upgrade, or a long outage): `serve`
+                // projects the rest. A failure here loses nothing; the queue stays.
+                do { _ = try await store.health.project(limit: 50, rounds: 4) } catch {
                     context.logger.error("health projection failed; it will be retried", metadata: ["error": "\(String(reflecting: error))"])
                 }
             }

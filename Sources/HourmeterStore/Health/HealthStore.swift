@@ -64,8 +64,9 @@ public struct AlarmEventRecord: Sendable, Equatable {
 
 public protocol HealthStore: Sendable {
     /// Projects queued telemetry into device health and alarms, at most `limit` batches per
-    /// transaction, until the queue is empty. Returns the telemetry windows projected.
-    func project(limit: Int) async throws -> Int
+    /// transaction, until the queue is empty or `rounds` transactions ran. Returns the
+    /// telemetry windows projected.
+    func project(limit: Int, rounds: Int) async throws -> Int
     func latest(tenantID: String, serial: String) async throws -> DeviceHealthRecord?
     /// `buckets` equal slices of `[from, to)`, empty ones left out.
     func trend(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [HealthPoint]

@@ -31,13 +31,14 @@ final class SQLHealthStore: HealthStore {
         var data: String
     }
 
-    func project(limit: Int) async throws -> Int {
+    func project(limit: Int, rounds: Int) async throws -> Int {
         var total = 0
-        while true {
+        for _ in 0..<rounds {
             let (batches, windows) = try await projectOnce(limit: limit)
             total += windows
-            if batches < limit { return total }
+            if batches < limit { break }
         }
+        return total
     }
 
     func projectOnce(limit: Int) async throws -> (batches: Int, windows: Int) {
