@@ -180,7 +180,7 @@ struct EdgeStatus: AsyncParsableCommand {
     @OptionGroup var queue: EdgeQueueOption
 
     func run() async throws {
-        let queue = try await EdgeQueue.open(directory: self.queue.queueDir, logger: makeLogger("edge"))
+        let queue = try await EdgeQueue.open(directory: self.queue.queueDir, logger: makeLogger("edge"), exclusive: false)
         let status = try await queue.status()
         var seconds: [String: ExactDecimal] = [:], energy: [String: ExactDecimal] = [:]
         for body in try await queue.bodies(type: EdgeEvents.usageType) {

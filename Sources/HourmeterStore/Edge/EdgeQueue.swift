@@ -38,9 +38,10 @@ public final class EdgeQueue: Sendable {
 
     init(backend: SQLiteBackend) { self.backend = backend }
 
-    /// Opens the queue in `directory`, which one agent holds at a time.
-    public static func open(directory: String, logger: Logger) async throws -> EdgeQueue {
-        let backend = try await SQLiteBackend.open(directory: directory, logger: logger, exclusive: true, fileName: fileName)
+    /// Opens the queue in `directory`, which one agent holds at a time (`exclusive`); a
+    /// status reader opens it beside the running agent.
+    public static func open(directory: String, logger: Logger, exclusive: Bool = true) async throws -> EdgeQueue {
+        let backend = try await SQLiteBackend.open(directory: directory, logger: logger, exclusive: exclusive, fileName: fileName)
         try await backend.transaction { db in
             for statement in [
                 """
