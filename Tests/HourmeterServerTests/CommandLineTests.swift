@@ -61,6 +61,13 @@ import Testing
         return (response.status.code, String(buffer: buffer))
     }
 
+    /// A new tenant on the server at `base` and a maker key for it, made with the operator key.
+    static func tenantMakerKey(_ base: String, operatorKey: String, name: String = "Acme") async throws -> String {
+        let tenant = try JSONSerialization.jsonObject(with: Data(try await send(.POST, base + "/api/v1/tenants", key: operatorKey, body: #"{"name":"\#(name)"}"#).body.utf8)) as! [String: Any]
+        let makerBody = try await send(.POST, base + "/api/v1/api-keys", key: operatorKey, body: #"{"tenant":"\#(tenant["id"] as! String)","role":"maker"}"#).body
+        return (try JSONSerialization.jsonObject(with: Data(makerBody.utf8)) as! [String: Any])["key"] as! String
+    }
+
     static func waitUntilUp(_ base: String) async throws {
         for _ in 0..<300 {
             if let response = try? await send(.GET, base + "/readyz", key: nil, timeoutSeconds: 1), response.status == 200 { return }
@@ -146,9 +153,7 @@ import Testing
         var server = try Self.startServer(dataDir: dataDir, port: port)
         let base = "http://127.0.0.1:\(port)"
         try await Self.waitUntilUp(base)
-        let tenant = try JSONSerialization.jsonObject(with: Data(try await Self.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Acme"}"#).body.utf8)) as! [String: Any]
-        let makerBody = try await Self.send(.POST, base + "/api/v1/api-keys", key: key, body: #"{"tenant":"\#(tenant["id"] as! String)","role":"maker"}"#).body
-        let maker = (try JSONSerialization.jsonObject(with: Data(makerBody.utf8)) as! [String: Any])["key"] as! String
+        let maker = try await Self.tenantMakerKey(base, operatorKey: key)
         #expect(try await Self.send(.POST, base + "/api/v1/meters", key: maker, body: #"{"slug":"c","eventType":"machine.usage","aggregation":"COUNT"}"#).status == 201)
 
         let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in

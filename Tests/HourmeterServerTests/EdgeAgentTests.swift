@@ -30,9 +30,7 @@ import Testing
         let process = try CLI.startServer(dataDir: dataDir, port: port)
         let base = "http://127.0.0.1:\(port)"
         try await CLI.waitUntilUp(base)
-        let tenant = try JSONSerialization.jsonObject(with: Data(try await CLI.send(.POST, base + "/api/v1/tenants", key: key, body: #"{"name":"Edge"}"#).body.utf8)) as! [String: Any]
-        let makerBody = try await CLI.send(.POST, base + "/api/v1/api-keys", key: key, body: #"{"tenant":"\#(tenant["id"] as! String)","role":"maker"}"#).body
-        let maker = (try JSONSerialization.jsonObject(with: Data(makerBody.utf8)) as! [String: Any])["key"] as! String
+        let maker = try await CLI.tenantMakerKey(base, operatorKey: key, name: "Edge")
         for meter in [#"{"slug":"windows","eventType":"device.telemetry","aggregation":"COUNT"}"#,
                       #"{"slug":"usage_events","eventType":"device.usage","aggregation":"COUNT"}"#,
                       #"{"slug":"run_seconds","eventType":"device.usage","aggregation":"SUM","valueProperty":"$.run_seconds","groupBy":{"state":"$.state"}}"#] {
