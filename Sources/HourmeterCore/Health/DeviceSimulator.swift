@@ -78,7 +78,7 @@ public struct DeviceSimulator: Sendable {
         case .bearingWear:
             let wear = progress * progress
             velocityRMS = (0.9 + 5.5 * wear) * max(loadFactor, meanLoad < 0.5 ? 0.05 : 0.8)
-            impacts = 40 * wear * (meanLoad < 0.5 ? 0 : 1)
+            impacts = 12 * wear * (meanLoad < 0.5 ? 0 : 1)
             temperature = 40 + meanLoad * 0.4 + 25 * wear
         case .overload:
             velocityRMS = 2.4 * loadFactor; impacts = 0; temperature = 55 + meanLoad * 0.5
@@ -94,8 +94,20 @@ public struct DeviceSimulator: Sendable {
             let t = Double(sample) / samplesPerSecond
             var value = amplitude * sin(omega * t + phase) + 0.3 * amplitude * sin(2 * omega * t)
             value += 0.02 * random.gaussian() + 0.05 * amplitude * random.gaussian()
-            if impacts > 0, impactPeriod > 0, sample % impactPeriod == 0 { value += impacts * (0.5 + random.unit()) }
             vibration[sample] = value
+        }
+        // Bearing impacts ring the structure: a decaying burst at a resonance near a quarter of
+        // the sampling frequency, a dozen samples long. (A one-sample spike would be a sensor
+        // glitch, and the Hampel filter would rightly remove it.)
+        if impacts > 0, impactPeriod > 0 {
+            var at = 0
+            while at < count {
+                let strength = impacts * (0.5 + random.unit())
+                for k in 0..<min(12, count - at) {
+                    vibration[at + k] += strength * exp(-Double(k) / 3) * sin(2 * Double.pi * 0.23 * Double(k) + 0.4)
+                }
+                at += impactPeriod
+            }
         }
         // A sensor box's faults: a rare dropout (NaN), a rare electrical spike.
         if count > 0, random.unit() < 0.05 { vibration[Int(random.next() % UInt64(count))] = .nan }
