@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HourmeterCore
+import HourmeterStore
 import NIOHTTP1
 import Testing
 
@@ -157,5 +158,81 @@ import Testing
         try await Self.waitForExit(agent, seconds: 300)
         #expect(agent.terminationStatus == 0)
         try await Self.expectServerHoldsExactly(try Self.status(queueDir: queueDir), server)
+    }
+
+    /// A sensor log as CSV: three minutes of a 25 Hz vibration whose velocity is 3.0 mm/s RMS
+    /// (zone C for group 2 rigid), 45 °C, 20 kW; plus a header, a dropout, a malformed line and
+    /// an unknown channel.
+    static func sensorLog() -> String {
+        var lines = ["timestamp,channel,value"]
+        let start = 1_793_520_000.0  // 2026-10-31T08:00:00Z, a whole minute
+        let omega = 2 * Double.pi * 25, amplitude = omega * 2.0.squareRoot() * 3.0 / 1000
+        for minute in 0..<3 {
+            let base = start + Double(minute * 60)
+            for sample in 0..<1000 {
+                let t = Double(sample) / 1000
+                lines.append(String(format: "%.6f,vibration,%.9f", base + t, amplitude * sin(omega * t)))
+            }
+            for second in stride(from: 0, to: 60, by: 10) {
+                lines.append("\(RFC3339.format(microseconds: Int64((base + Double(second)) * 1_000_000))),load,20")
+                lines.append("\(Int(base) + second),temperature,45")
+            }
+        }
+        lines.insert("\(start + 0.5005),vibration,nan", at: 600)
+        lines.insert("not a sample", at: 700)
+        lines.insert("\(start + 2),humidity,40", at: 800)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func events(in queueDir: String, type: String) async throws -> [[String: Any]] {
+        let queue = try await EdgeQueue.open(directory: queueDir, logger: testLogger, exclusive: false)
+        let bodies = try await queue.bodies(type: type)
+        await queue.close()
+        return try bodies.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
+    @Test func aSensorLogFromAFileOrStdinGivesTheSameEvents() async throws {
+        let log = Self.sensorLog()
+        let file = temporaryDirectory() + ".csv"
+        try log.write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = temporaryDirectory(), fromStdin = temporaryDirectory()
+        let arguments = ["--serial", "CNC-7", "--no-upload", "--samples-per-second", "1000"]
+        let result = try CLI.run(["edge", "--input", file, "--queue-dir", fromFile] + arguments)
+        #expect(result.status == 0 && result.output.contains("1 malformed lines, 1 samples of unknown channels"), "\(result.output)")
+        // The same log through stdin.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["edge", "--input", "-", "--queue-dir", fromStdin] + arguments
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(log.utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+
+        let telemetry = try await Self.events(in: fromFile, type: EdgeEvents.telemetryType)
+        #expect(telemetry.count == 3)
+        for event in telemetry {
+            let data = try #require(event["data"] as? [String: Any])
+            let velocity = try #require(data["velocity_rms_mm_s"] as? Double)
+            #expect(abs(velocity - 3.0) < 0.09, "\(velocity)")
+            #expect(data["zone"] as? String == "C" && data["state"] as? String == "running")
+            #expect(((data["temperature_c"] as? [String: Any])?["mean"] as? Double) == 45)
+            #expect(abs(((data["acceleration"] as? [String: Any])?["kurtosis"] as? Double ?? 0) - 1.5) < 0.05)
+        }
+        #expect(telemetry.contains { (($0["data"] as? [String: Any])?["cleaning"] as? [String: Any])?["dropped_non_finite"] as? Int == 1 })
+        let usage = try await Self.events(in: fromFile, type: EdgeEvents.usageType)
+        #expect(usage.count == 3 && usage.allSatisfy { ($0["data"] as? [String: Any])?["run_seconds"] as? String == "60.000" })
+        #expect(usage.allSatisfy { ($0["data"] as? [String: Any])?["energy_kwh"] as? String == "0.333333" })  // 20 kW × 1 min
+        // Deterministic ids: the same input gives the same events, whichever way it came in.
+        let again = try await Self.events(in: fromStdin, type: EdgeEvents.telemetryType) + (try await Self.events(in: fromStdin, type: EdgeEvents.usageType))
+        #expect(Set(again.map { $0["id"] as! String }) == Set((telemetry + usage).map { $0["id"] as! String }))
+        // Run again on the first queue: every interval is already done, nothing is added.
+        let rerun = try CLI.run(["edge", "--input", file, "--queue-dir", fromFile] + arguments)
+        #expect(rerun.status == 0 && rerun.output.contains("samples of intervals already sent skipped"))
+        #expect(try Self.status(queueDir: fromFile).windows == 3)
     }
 }
