@@ -19,10 +19,10 @@ struct BenchEdge: AsyncParsableCommand {
     func run() async throws {
         // Raw windows from the bearing-wear simulation (noise, impacts, spikes, dropouts), made
         // before timing starts; 64 distinct ones cycled keeps generation out of the figure.
-        let simulator = DeviceSimulator(scenario: .bearingWear, seed: 7, serial: "BENCH-1", fromMicros: 1_793_520_000_000_000,
-                                        toMicros: 1_793_520_000_000_000 + 64 * 3_600_000_000, intervalSeconds: 3600,
-                                        windowSeconds: Double(windowSamples) / 2048, samplesPerSecond: 2048)
-        let raw = (0..<64).map { simulator.interval(($0 * 7) % simulator.intervalCount).vibration }
+        let simulator = DeviceSimulator(scenario: .bearingWear, seed: 7, serial: "BENCH-1", intervalSeconds: 3600,
+                                        windowSeconds: Double(windowSamples) / 2048, samplesPerSecond: 2048,
+                                        wearStartMicros: 1_793_520_000_000_000, wearDays: 64 / 24)
+        let raw = (0..<64).map { simulator.interval(at: 1_793_520_000_000_000 + Int64(($0 * 7) % 64) * 3_600_000_000).vibration }
         var settings = CleaningSettings()
         settings.hampelHalfWindow = hampelHalfWindow
         say("bench edge: \(windows) windows of \(windowSamples) samples per pass, Hampel half-window \(hampelHalfWindow), one core")

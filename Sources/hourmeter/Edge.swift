@@ -24,20 +24,28 @@ struct EdgeRun: AsyncParsableCommand {
     @OptionGroup var queue: EdgeQueueOption
     @Option(help: "Server base URL.") var server = "http://127.0.0.1:8080"
     @Option(help: "API key (maker or operator) to upload with; HOURMETER_EDGE_KEY when not given.") var key: String?
-    @Option(help: "CSV files of timestamp,channel,value ('-' for stdin); channels vibration (m/s²), temperature (°C), load (kW).")
+    @Option(help: "CSV files of timestamp,channel,value ('-' for stdin); channels vibration (m/s²), temperature (°C), load (kW), current (A), speed (rpm).")
     var input: [String] = []
     @Option(help: "Simulate devices instead: healthy, bearing-wear or overload.") var simulate: DeviceSimulator.Scenario?
     @Option(help: "Seed of the simulation (same seed, same samples, same event ids).") var seed: UInt64 = 1
     @Option(help: "Device serial (repeat to simulate several; one for --input).") var serial: [String] = []
     @Option(help: "Simulation start (RFC 3339); default one day before --to.") var from: String?
     @Option(help: "Simulation end (RFC 3339); default now, rounded down to the interval.") var to: String?
+    @Option(help: "Simulation: when the bearing starts to wear (RFC 3339); default --from.") var wearFrom: String?
+    @Option(help: "Simulation: days from the start of wear until the bearing is worn out.") var wearDays = 14.0
     @Option(help: "Seconds per measuring interval.") var interval = 60
     @Option(help: "Seconds of vibration analysed at the start of each interval.") var window = 1.0
     @Option(help: "Vibration samples per second after resampling.") var samplesPerSecond = 2048.0
+    @Option(help: "What the device state follows in --input: load (power, kW), current (A) or speed (rpm).") var stateSignal: IntervalAssembler.Channel = .load
+    @Option(help: "State thresholds on that signal: idle from (default 0.5 kW).") var idleFrom: Double?
+    @Option(help: "Running from (default 5 kW).") var runningFrom: Double?
+    @Option(help: "Peak from (default 40 kW).") var peakFrom: Double?
+    @Option(help: "How far below its threshold, as a fraction of it, the signal must fall to leave a state (default 0.1).") var stateHysteresis: Double?
     @Option(help: "Events per upload request.") var batch = 500
     @Option(help: "Longest wait between upload attempts, in seconds.") var maxBackoff = 30.0
     @Option(help: "Days uploaded events stay in the queue as the record of what was sent.") var keepUploadedDays = 7
     @Flag(help: "Only measure into the queue; upload later.") var noUpload = false
+    @Flag(help: "Queue the events the server refused earlier again before uploading.") var retryRejected = false
 
     func validate() throws {
         if simulate == nil && input.isEmpty { throw ValidationError("give --input FILE (or -) or --simulate SCENARIO") }
@@ -49,6 +57,19 @@ struct EdgeRun: AsyncParsableCommand {
             throw ValidationError("--window must be within the interval and --samples-per-second 1…100000")
         }
         guard (1...10_000).contains(batch) else { throw ValidationError("--batch must be 1…10000") }
+        guard wearDays.isFinite, wearDays > 0 else { throw ValidationError("--wear-days must be more than 0") }
+        guard maxBackoff.isFinite, (0.1...3600).contains(maxBackoff) else { throw ValidationError("--max-backoff must be 0.1…3600 seconds") }
+        guard (0...3650).contains(keepUploadedDays) else { throw ValidationError("--keep-uploaded-days must be 0…3650") }
+        guard [IntervalAssembler.Channel.load, .current, .speed].contains(stateSignal) else { throw ValidationError("--state-signal must be load, current or speed") }
+        if simulate != nil && stateSignal != .load { throw ValidationError("a simulated device reports power: --state-signal is for --input") }
+        if stateSignal != .load && (idleFrom == nil || runningFrom == nil || peakFrom == nil) {
+            throw ValidationError("with --state-signal \(stateSignal.rawValue) give --idle-from, --running-from and --peak-from in its unit")
+        }
+        let settings = edgeSettings
+        guard settings.idleFrom > 0, settings.idleFrom < settings.runningFrom, settings.runningFrom < settings.peakFrom,
+              settings.stateHysteresis >= 0, settings.stateHysteresis < 1 else {
+            throw ValidationError("state thresholds must increase (0 < idle < running < peak) and the hysteresis be a fraction from 0 to below 1")
+        }
     }
 
     func run() async throws {
@@ -59,6 +80,7 @@ struct EdgeRun: AsyncParsableCommand {
         if !noUpload && apiKey == nil { throw ValidationError("give --key or set HOURMETER_EDGE_KEY (or --no-upload)") }
         let uploader = EdgeUploader(queue: queue, baseURL: server, key: apiKey ?? "", batch: batch, maxBackoff: maxBackoff,
                                     keepUploadedSeconds: Int64(keepUploadedDays) * 86_400)
+        if retryRejected { say("edge: \(try await queue.requeueRejected()) refused events queued again") }
         let measure = self
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -67,7 +89,14 @@ struct EdgeRun: AsyncParsableCommand {
                     try await measure.produce(into: queue)
                 }
                 if !noUpload {
-                    group.addTask { try await uploader.run(until: producerDone) }
+                    group.addTask {
+                        do { try await uploader.run(until: producerDone) } catch let fatal as EdgeUploader.Fatal {
+                            // Everything measured is in the queue; stop now rather than wait for
+                            // a producer that may be blocked reading stdin.
+                            FileHandle.standardError.write(Data("edge: \(fatal.description)\n".utf8))
+                            Foundation.exit(2)
+                        }
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -80,52 +109,72 @@ struct EdgeRun: AsyncParsableCommand {
         say("edge: measured \(status.measured.values.reduce(0, +)) events; uploaded \(status.uploaded), pending \(status.pending), rejected \(status.rejected)")
     }
 
-    func produce(into queue: EdgeQueue) async throws {
+    var edgeSettings: EdgeSettings {
         var settings = EdgeSettings()
-        settings.cleaning = CleaningSettings()
+        if let idleFrom { settings.idleFrom = idleFrom }
+        if let runningFrom { settings.runningFrom = runningFrom }
+        if let peakFrom { settings.peakFrom = peakFrom }
+        if let stateHysteresis { settings.stateHysteresis = stateHysteresis }
+        return settings
+    }
+
+    func produce(into queue: EdgeQueue) async throws {
+        let settings = edgeSettings
         if let simulate {
             let end = try to.map(Self.instant) ?? (Int64(Date().timeIntervalSince1970) / Int64(interval) * Int64(interval) * 1_000_000)
             let start = try from.map(Self.instant) ?? end - 86_400_000_000
             guard end > start else { throw ValidationError("--from must be before --to") }
+            let wearStart = try wearFrom.map(Self.instant) ?? start
             for device in serial {
-                let simulator = DeviceSimulator(scenario: simulate, seed: seed, serial: device, fromMicros: start, toMicros: end,
-                                                intervalSeconds: interval, windowSeconds: window, samplesPerSecond: samplesPerSecond)
-                try await Self.simulate(simulator, settings: settings, queue: queue)
+                let simulator = DeviceSimulator(scenario: simulate, seed: seed, serial: device, intervalSeconds: interval, windowSeconds: window,
+                                                samplesPerSecond: samplesPerSecond, wearStartMicros: wearStart, wearDays: wearDays)
+                try await Self.simulate(simulator, fromMicros: start, toMicros: end, settings: settings, queue: queue)
             }
         } else {
             try await readInputs(settings: settings, queue: queue)
         }
     }
 
-    /// Interval by interval from where the last run stopped; the queue and the progress move
-    /// together every 100 intervals (or at the end).
-    static func simulate(_ simulator: DeviceSimulator, settings: EdgeSettings, queue: EdgeQueue) async throws {
-        let stream = "simulate:\(simulator.serial):\(simulator.scenario.rawValue):\(simulator.seed):\(simulator.fromMicros):\(simulator.intervalSeconds)"
+    /// Interval by interval from where the last run of the same simulated device stopped; the
+    /// queue and the progress move together every 100 intervals (or at the end).
+    static func simulate(_ simulator: DeviceSimulator, fromMicros: Int64, toMicros: Int64, settings: EdgeSettings, queue: EdgeQueue) async throws {
+        let stream = "simulate:\(simulator.serial):\(simulator.scenario.rawValue):\(simulator.seed):\(simulator.intervalSeconds):"
+            + "\(simulator.windowSeconds):\(simulator.samplesPerSecond):\(simulator.wearStartMicros):\(simulator.wearDays)"
         let resumed = try await queue.progress(stream: stream)
         var machine = settings.stateMachine(resumingIn: resumed.flatMap { DeviceStateMachine.State(rawValue: $0.state) } ?? .off)
-        var index = Int(resumed?.position ?? 0)
+        // Intervals up to the recorded position were queued by an earlier run.
+        let starts = simulator.intervalStarts(fromMicros: max(fromMicros, resumed?.position ?? .min), toMicros: toMicros)
+        let step = Int64(simulator.intervalSeconds) * 1_000_000
         var pending: [EdgeEvent] = []
-        while index < simulator.intervalCount {
-            pending += EdgeEvents.build(simulator.interval(index), settings: settings, state: &machine)
-            index += 1
-            if index % 100 == 0 || index == simulator.intervalCount {
-                try await queue.enqueue(pending, stream: stream, progress: .init(position: Int64(index), state: machine.state.rawValue))
+        var next: Int64?
+        for start in starts {
+            pending += EdgeEvents.build(simulator.interval(at: start), settings: settings, state: &machine)
+            next = start + step
+            if pending.count >= 300 {
+                try await queue.enqueue(pending, stream: stream, progress: .init(position: start + step, state: machine.state.rawValue))
                 pending = []
             }
+        }
+        if !pending.isEmpty, let next {
+            try await queue.enqueue(pending, stream: stream, progress: .init(position: next, state: machine.state.rawValue))
         }
     }
 
     func readInputs(settings: EdgeSettings, queue: EdgeQueue) async throws {
         let device = serial[0]
         let stream = "input:\(device)"
-        let resumed = try await queue.progress(stream: stream)
-        var machine = settings.stateMachine(resumingIn: resumed.flatMap { DeviceStateMachine.State(rawValue: $0.state) } ?? .off)
+        let resumed = try await queue.progress(stream: stream).map(InputProgress.init)
+        var machine = settings.stateMachine(resumingIn: resumed?.state ?? .off)
         var assembler = IntervalAssembler(serial: device, intervalSeconds: interval, windowSeconds: window,
-                                          samplesPerSecond: samplesPerSecond, resumeAfterMicros: resumed?.position)
+                                          samplesPerSecond: samplesPerSecond, stateChannel: stateSignal, resumeAfterMicros: resumed?.lastStart)
+        assembler.carried = resumed?.carried
+        // A sample more than five minutes ahead of this machine's clock is a clock glitch.
+        assembler.latestMicros = Int64(Date().timeIntervalSince1970 * 1_000_000) + 300_000_000
         var malformed = 0
         func emit(_ interval: EdgeInterval) async throws {
             let events = EdgeEvents.build(interval, settings: settings, state: &machine)
-            try await queue.enqueue(events, stream: stream, progress: .init(position: interval.startMicros, state: machine.state.rawValue))
+            let progress = InputProgress(lastStart: interval.startMicros, state: machine.state, carried: assembler.carried)
+            try await queue.enqueue(events, stream: stream, progress: progress.stored)
         }
         for path in input {
             let handle: FileHandle
@@ -146,7 +195,8 @@ struct EdgeRun: AsyncParsableCommand {
             }
         }
         if let last = assembler.finish() { try await emit(last) }
-        say("edge: input read; \(malformed) malformed lines, \(assembler.unknownChannel) samples of unknown channels, \(assembler.late) late samples dropped, \(assembler.skippedAsDone) samples of intervals already sent skipped")
+        say("edge: input read; \(malformed) malformed lines, \(assembler.unknownChannel) samples of unknown or unused channels, "
+            + "\(assembler.late) late and \(assembler.future) future-dated samples dropped, \(assembler.skippedAsDone) samples of intervals already sent skipped")
     }
 
     /// `timestamp,channel,value`; the timestamp RFC 3339 or seconds since the epoch.
@@ -170,7 +220,37 @@ struct EdgeRun: AsyncParsableCommand {
     }
 }
 
+/// Where a device's input stands, as kept in the queue's progress row: the last interval
+/// emitted, the state machine's state and what carries into the next interval.
+struct InputProgress {
+    var lastStart: Int64
+    var state: DeviceStateMachine.State
+    var carried: IntervalAssembler.Carry?
+
+    init(lastStart: Int64, state: DeviceStateMachine.State, carried: IntervalAssembler.Carry?) {
+        self.lastStart = lastStart
+        self.state = state
+        self.carried = carried
+    }
+
+    /// Read from "state|next start|load|signal" (empty parts: nothing carried).
+    init(_ stored: EdgeQueue.Progress) {
+        let parts = stored.state.split(separator: "|", omittingEmptySubsequences: false)
+        lastStart = stored.position
+        state = parts.first.flatMap { DeviceStateMachine.State(rawValue: String($0)) } ?? .off
+        if parts.count == 4, let next = Int64(parts[1]) {
+            carried = IntervalAssembler.Carry(nextStartMicros: next, load: Double(parts[2]), signal: Double(parts[3]))
+        }
+    }
+
+    var stored: EdgeQueue.Progress {
+        let carry = carried.map { "|\($0.nextStartMicros)|\($0.load.map { "\($0)" } ?? "")|\($0.signal.map { "\($0)" } ?? "")" } ?? ""
+        return EdgeQueue.Progress(position: lastStart, state: state.rawValue + carry)
+    }
+}
+
 extension DeviceSimulator.Scenario: ExpressibleByArgument {}
+extension IntervalAssembler.Channel: ExpressibleByArgument {}
 
 struct EdgeStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -182,17 +262,12 @@ struct EdgeStatus: AsyncParsableCommand {
     func run() async throws {
         let queue = try await EdgeQueue.open(directory: self.queue.queueDir, logger: makeLogger("edge"), exclusive: false)
         let status = try await queue.status()
-        var seconds: [String: ExactDecimal] = [:], energy: [String: ExactDecimal] = [:]
-        for body in try await queue.bodies(type: EdgeEvents.usageType) {
-            guard let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-                  let data = object["data"] as? [String: Any], let state = data["state"] as? String else { continue }
-            seconds[state, default: .zero] = try seconds[state, default: .zero].adding(ExactDecimal(data["run_seconds"] as? String ?? "0") ?? .zero)
-            energy[state, default: .zero] = try energy[state, default: .zero].adding(ExactDecimal(data["energy_kwh"] as? String ?? "0") ?? .zero)
-        }
+        let totals = try await queue.totals()
+        let seconds = totals.mapValues { $0.runSeconds.description }, energy = totals.mapValues { $0.energyKWh.description }
         await queue.close()
         say(JSONText.serialize([
             "measured": status.measured, "pending": status.pending, "uploaded": status.uploaded, "rejected": status.rejected,
-            "run_seconds": seconds.mapValues { $0.description }, "energy_kwh": energy.mapValues { $0.description },
+            "run_seconds": seconds, "energy_kwh": energy,
         ] as [String: Any]))
     }
 }

@@ -11,10 +11,13 @@ import NIOCore
 /// request, after the server committed but before the answer, after the answer but before the
 /// queue recorded it — is simply sent again, and the server counts it once.
 ///
-/// Failures: network errors, 5xx and 429 are retried with exponential backoff and jitter (0.5 s
-/// doubling to `maxBackoff`); 401/403 stop the agent (retrying cannot help); any other 4xx is a
-/// refusal of content: the batch is split in halves until the refused events are found, and
-/// those are set aside with the server's answer instead of blocking everything behind them.
+/// Failures: network errors, 408, 429 and 5xx are retried with exponential backoff and jitter
+/// (0.5 s doubling to `maxBackoff`). 400, 409 and 422 refuse content: the batch is split in
+/// halves until the refused events are found, and those are set aside with the server's answer
+/// (`edge run --retry-rejected` queues them again) instead of blocking everything behind them.
+/// 413 splits the batch too. Anything else (401/403, or a 404/405/415 from a wrong `--server`
+/// or a proxy) stops the agent with the server's answer: retrying cannot help, and treating it
+/// as refused content would set aside everything measured.
 struct EdgeUploader: Sendable {
     let queue: EdgeQueue
     let baseURL: String
@@ -25,11 +28,11 @@ struct EdgeUploader: Sendable {
 
     struct Fatal: Error, CustomStringConvertible { let description: String }
 
-    enum Outcome { case accepted, retry(String), refused(String) }
+    enum Outcome { case accepted, retry(String), refused(String), tooLarge(String) }
 
     func run(until producerDone: ManagedFlag) async throws {
         var failures = 0
-        let crashAfter = Environment.string("HOURMETER_EDGE_CRASH_AFTER_UPLOADS").flatMap(Int.init)
+        let crashAfter = Self.crashAfterUploads
         var uploads = 0
         while true {
             let pending = try await queue.pending(limit: batch)
@@ -47,7 +50,7 @@ struct EdgeUploader: Sendable {
                 try await queue.markUploaded(pending.map(\.seq), atMicros: Int64(Date().timeIntervalSince1970 * 1_000_000),
                                              keepUploadedSeconds: keepUploadedSeconds)
                 failures = 0
-            case .refused(let reason):
+            case .refused(let reason), .tooLarge(let reason):
                 try await isolate(pending, reason: reason)
                 failures = 0
             case .retry(let reason):
@@ -72,7 +75,7 @@ struct EdgeUploader: Sendable {
                 case .accepted:
                     try await queue.markUploaded(half.map(\.seq), atMicros: Int64(Date().timeIntervalSince1970 * 1_000_000),
                                                  keepUploadedSeconds: keepUploadedSeconds)
-                case .refused(let reason): try await isolate(half, reason: reason)
+                case .refused(let reason), .tooLarge(let reason): try await isolate(half, reason: reason)
                 case .retry:
                     try await Task.sleep(for: .seconds(1))
                     continue
@@ -80,6 +83,16 @@ struct EdgeUploader: Sendable {
                 break
             }
         }
+    }
+
+    /// Fault injection for the crash tests, in debug builds only: die after this many
+    /// acknowledged uploads, before the queue records the last one.
+    static var crashAfterUploads: Int? {
+        #if DEBUG
+        Environment.string("HOURMETER_EDGE_CRASH_AFTER_UPLOADS").flatMap(Int.init)
+        #else
+        nil
+        #endif
     }
 
     func send(_ events: [EdgeQueue.Pending]) async throws -> Outcome {
@@ -104,9 +117,11 @@ struct EdgeUploader: Sendable {
         }
         switch response.status.code {
         case 200..<300: return .accepted
-        case 401, 403: throw Fatal(description: "the server refused the key (\(response.status.code)): \(text.prefix(300))")
         case 408, 429, 500...: return .retry("HTTP \(response.status.code)")
-        default: return .refused("HTTP \(response.status.code): \(text)")
+        case 400, 409, 422: return .refused("HTTP \(response.status.code): \(text)")
+        case 413: return .tooLarge("HTTP 413: \(text)")
+        case 401, 403: throw Fatal(description: "the server refused the key (\(response.status.code)): \(text.prefix(300))")
+        default: throw Fatal(description: "\(baseURL) answered \(response.status.code) to an upload; is --server right? \(text.prefix(300))")
         }
     }
 }

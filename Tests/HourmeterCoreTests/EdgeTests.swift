@@ -126,16 +126,19 @@ import Testing
     }
 
     @Test func theSameInputGivesTheSameEventsAndUsageAddsUpToTheInterval() throws {
-        let simulator = DeviceSimulator(scenario: .healthy, seed: 9, serial: "EX-9", fromMicros: 1_790_000_040_000_000 - 1_790_000_040_000_000 % 86_400_000_000,
-                                        toMicros: 1_790_000_040_000_000 - 1_790_000_040_000_000 % 86_400_000_000 + 86_400_000_000, intervalSeconds: 60)
+        let day: Int64 = 86_400_000_000, minute: Int64 = 60_000_000
+        let midnight = 1_790_000_040_000_000 / day * day
+        let simulator = DeviceSimulator(scenario: .healthy, seed: 9, serial: "EX-9", intervalSeconds: 60)
         let settings = EdgeSettings()
         var first = settings.stateMachine(), second = settings.stateMachine()
-        let noon = 12 * 60 + 30  // a working interval
-        let once = EdgeEvents.build(simulator.interval(noon - 1), settings: settings, state: &first) + EdgeEvents.build(simulator.interval(noon), settings: settings, state: &first)
-        let again = EdgeEvents.build(simulator.interval(noon - 1), settings: settings, state: &second) + EdgeEvents.build(simulator.interval(noon), settings: settings, state: &second)
+        let noon = midnight + (12 * 60 + 30) * minute  // a working interval
+        let once = EdgeEvents.build(simulator.interval(at: noon - minute), settings: settings, state: &first)
+            + EdgeEvents.build(simulator.interval(at: noon), settings: settings, state: &first)
+        let again = EdgeEvents.build(simulator.interval(at: noon - minute), settings: settings, state: &second)
+            + EdgeEvents.build(simulator.interval(at: noon), settings: settings, state: &second)
         #expect(once == again)
         #expect(Set(once.map(\.id)).count == once.count)
-        let usage = once.filter { $0.type == EdgeEvents.usageType && $0.timeMicros == simulator.interval(noon).startMicros }
+        let usage = once.filter { $0.type == EdgeEvents.usageType && $0.timeMicros == noon }
         var seconds = ExactDecimal.zero
         for event in usage {
             let data = try #require((try JSONSerialization.jsonObject(with: Data(event.json.utf8)) as? [String: Any])?["data"] as? [String: Any])
@@ -156,13 +159,13 @@ import Testing
         let day: Int64 = 86_400_000_000
         let start: Int64 = 1_790_000_040_000_000 / day * day
         func operatingZones(_ scenario: DeviceSimulator.Scenario) -> (first: SeverityZone, last: SeverityZone, peakSeconds: Double) {
-            let simulator = DeviceSimulator(scenario: scenario, seed: 3, serial: "S-1", fromMicros: start, toMicros: start + 20 * day, intervalSeconds: 3600)
+            let simulator = DeviceSimulator(scenario: scenario, seed: 3, serial: "S-1", intervalSeconds: 3600, wearStartMicros: start, wearDays: 20)
             let settings = EdgeSettings()
             var machine = settings.stateMachine()
             var zones: [SeverityZone] = []
             var peak = 0.0
-            for index in 0..<simulator.intervalCount {
-                let interval = simulator.interval(index)
+            for at in simulator.intervalStarts(fromMicros: start, toMicros: start + 20 * day) {
+                let interval = simulator.interval(at: at)
                 for load in interval.loads where load.value >= settings.peakFrom { peak += 10; _ = load }
                 let events = EdgeEvents.build(interval, settings: settings, state: &machine)
                 let data = (try? JSONSerialization.jsonObject(with: Data(events[0].json.utf8)) as? [String: Any])?["data"] as? [String: Any]
@@ -177,8 +180,131 @@ import Testing
         #expect(worn.first == .a && worn.last == .d)
         #expect(overload.peakSeconds > 3 * healthy.peakSeconds)
         // Deterministic: an interval drawn again is the same, whatever was drawn before.
-        let simulator = DeviceSimulator(scenario: .bearingWear, seed: 3, serial: "S-1", fromMicros: start, toMicros: start + day)
-        #expect(simulator.interval(700).vibration == simulator.interval(700).vibration)
-        #expect(simulator.interval(700).vibration != DeviceSimulator(scenario: .bearingWear, seed: 4, serial: "S-1", fromMicros: start, toMicros: start + day).interval(700).vibration)
+        // Compared bit for bit: a simulated dropout is a NaN, which == would call unequal to itself.
+        func bits(_ simulator: DeviceSimulator, _ at: Int64) -> [UInt64] { simulator.interval(at: at).vibration.map(\.bitPattern) }
+        let simulator = DeviceSimulator(scenario: .bearingWear, seed: 3, serial: "S-1", wearStartMicros: start)
+        let at = start + 700 * 60_000_000
+        #expect(bits(simulator, at) == bits(simulator, at))
+        #expect(bits(simulator, at) != bits(DeviceSimulator(scenario: .bearingWear, seed: 4, serial: "S-1", wearStartMicros: start), at))
+        // Resuming mid-day with the state the agent saved gives what one run over the day gives.
+        let settings = EdgeSettings()
+        let starts = Array(simulator.intervalStarts(fromMicros: start + 6 * 3_600_000_000, toMicros: start + 10 * 3_600_000_000))
+        var whole = settings.stateMachine()
+        let oneRun = starts.flatMap { EdgeEvents.build(simulator.interval(at: $0), settings: settings, state: &whole) }
+        var before = settings.stateMachine()
+        var resumed = starts[..<100].flatMap { EdgeEvents.build(simulator.interval(at: $0), settings: settings, state: &before) }
+        var after = settings.stateMachine(resumingIn: before.state)
+        resumed += starts[100...].flatMap { EdgeEvents.build(simulator.interval(at: $0), settings: settings, state: &after) }
+        #expect(resumed == oneRun)
     }
 }
+
+@Suite struct StateSignalTests {
+    /// A CNC machine whose state follows spindle speed (rpm) while its power is metered apart:
+    /// seconds by state come from the speed, energy from the power held at each moment.
+    @Test func theStateCanFollowSpeedWhilePowerIsAccounted() throws {
+        var settings = EdgeSettings()
+        settings.idleFrom = 10; settings.runningFrom = 500; settings.peakFrom = 6000; settings.stateHysteresis = 0.1
+        var machine = settings.stateMachine()
+        let interval = EdgeInterval(
+            serial: "CNC-1", startMicros: 1_790_000_040_000_000, seconds: 60, vibration: [], samplesPerSecond: 1000, temperatures: [],
+            loads: [.init(offset: 0, value: 2), .init(offset: 30, value: 12)],                              // kW
+            stateSignal: [.init(offset: 0, value: 0), .init(offset: 20, value: 3000), .init(offset: 50, value: 7000)])  // rpm
+        let events = EdgeEvents.build(interval, settings: settings, state: &machine)
+        var usage: [String: (String, String)] = [:]
+        for event in events where event.type == EdgeEvents.usageType {
+            let data = try #require((try JSONSerialization.jsonObject(with: Data(event.json.utf8)) as? [String: Any])?["data"] as? [String: Any])
+            usage[data["state"] as! String] = (data["run_seconds"] as! String, data["energy_kwh"] as! String)
+        }
+        // off 0–20 s at 2 kW; running 20–50 s (2 kW to 30 s, then 12 kW); peak 50–60 s at 12 kW.
+        #expect(usage["off"]?.0 == "20.000" && usage["off"]?.1 == "0.011111")
+        #expect(usage["running"]?.0 == "30.000" && usage["running"]?.1 == "0.072222")  // (2·10 + 12·20) / 3600
+        #expect(usage["peak"]?.0 == "10.000" && usage["peak"]?.1 == "0.033333")
+        #expect(machine.state == .peak)
+        // The assembler keeps the chosen signal and counts the other as unused.
+        var assembler = IntervalAssembler(serial: "CNC-1", intervalSeconds: 60, windowSeconds: 1, samplesPerSecond: 100, stateChannel: .speed)
+        _ = assembler.add(timeMicros: 1_790_000_040_000_000, channel: "rpm", value: 1200)
+        _ = assembler.add(timeMicros: 1_790_000_040_000_000, channel: "current", value: 30)
+        let finished = assembler.finish()
+        let assembled = try #require(finished)
+        #expect(assembled.stateSignal == [.init(offset: 0, value: 1200)] && assembler.unknownChannel == 1)
+    }
+
+    /// Usage is what the samples say, no more: no time before an interval's first sample unless
+    /// the previous interval's last value carries into it, no sample held past its limit, and
+    /// an interval the input ended in is accounted up to its last sample.
+    @Test func usageIsAccountedFromSamplesWithoutInventingTime() throws {
+        let settings = EdgeSettings()  // running from 5 kW; a sample holds at most 120 s
+        func seconds(_ interval: EdgeInterval) throws -> [String: String] {
+            var machine = settings.stateMachine()
+            var result: [String: String] = [:]
+            for event in EdgeEvents.build(interval, settings: settings, state: &machine) where event.usage != nil {
+                result[event.usage!.state] = event.usage!.runSeconds
+            }
+            return result
+        }
+        let base: Int64 = 1_790_000_040_000_000 / 300_000_000 * 300_000_000
+        let late = EdgeInterval(serial: "M", startMicros: base, seconds: 300, vibration: [], samplesPerSecond: 1000, temperatures: [],
+                                loads: [.init(offset: 30, value: 20), .init(offset: 100, value: 20)])
+        #expect(try seconds(late) == ["running": "190.000"])  // nothing before 30 s; 30 → 100, then 100 → 220 (held at most 120 s)
+        var ended = late
+        ended.accountedUntil = 150
+        #expect(try seconds(ended) == ["running": "120.000"])
+        // The assembler carries the last load into the next interval when it follows directly.
+        var assembler = IntervalAssembler(serial: "M", intervalSeconds: 300, windowSeconds: 1, samplesPerSecond: 100)
+        _ = assembler.add(timeMicros: base + 250_000_000, channel: "load", value: 20)
+        let closed = assembler.add(timeMicros: base + 330_000_000, channel: "load", value: 30)
+        let next = try #require(closed)
+        #expect(next.loads == [.init(offset: 250, value: 20)])
+        let last = assembler.finish()
+        let following = try #require(last)
+        #expect(following.loads == [.init(offset: 0, value: 20), .init(offset: 30, value: 30)] && following.accountedUntil == 30)
+        #expect(try seconds(following) == ["running": "30.000"])
+        // Negative times (before 1970) still align to the interval.
+        var old = IntervalAssembler(serial: "M", intervalSeconds: 60, windowSeconds: 1, samplesPerSecond: 100)
+        _ = old.add(timeMicros: -1, channel: "load", value: 1)
+        #expect(old.finish()?.startMicros == -60_000_000)
+        // A sample dated far ahead is dropped and counted; it does not close the interval.
+        var glitch = IntervalAssembler(serial: "M", intervalSeconds: 60, windowSeconds: 1, samplesPerSecond: 100)
+        glitch.latestMicros = base + 600_000_000
+        _ = glitch.add(timeMicros: base, channel: "load", value: 1)
+        #expect(glitch.add(timeMicros: base + 100 * 365 * 86_400_000_000, channel: "load", value: 1) == nil && glitch.future == 1)
+        #expect(glitch.add(timeMicros: base + 10_000_000, channel: "load", value: 2) == nil && glitch.late == 0)
+    }
+
+    /// Invalid vibration is dropped before resampling (never blended into neighbours); a window
+    /// with too little vibration reports no zone or index rather than a perfect one; an absurd
+    /// power value is ignored, not a crash.
+    @Test func badSensorDataIsCountedNotJudged() throws {
+        var assembler = IntervalAssembler(serial: "M", intervalSeconds: 60, windowSeconds: 1, samplesPerSecond: 100)
+        let base: Int64 = 1_790_000_040_000_000 / 60_000_000 * 60_000_000
+        for step in 0..<100 {
+            let value: Double = step == 40 ? 900 : step == 41 ? .nan : sin(Double(step) / 5)
+            _ = assembler.add(timeMicros: base + Int64(step) * 10_000, channel: "vibration", value: value)
+        }
+        _ = assembler.add(timeMicros: base, channel: "load", value: 3.4e38)
+        let closedInterval = assembler.finish()
+        let interval = try #require(closedInterval)
+        #expect(interval.droppedOutOfRange == 1 && interval.droppedNonFinite == 1 && interval.vibration.allSatisfy { abs($0) <= 1 })
+        var machine = EdgeSettings().stateMachine()
+        let events = EdgeEvents.build(interval, settings: EdgeSettings(), state: &machine)
+        #expect(events.count == 1)  // the absurd load is no usage
+        let data = try #require((try JSONSerialization.jsonObject(with: Data(events[0].json.utf8)) as? [String: Any])?["data"] as? [String: Any])
+        #expect(data["zone"] != nil && (data["cleaning"] as? [String: Any])?["dropped_out_of_range"] as? Int == 1)
+        let silent = EdgeInterval(serial: "M", startMicros: base, seconds: 60, vibration: Array(repeating: 0, count: 10), samplesPerSecond: 100,
+                                  temperatures: [], loads: [.init(offset: 0, value: 20)])
+        let quiet = try #require((try JSONSerialization.jsonObject(with: Data(EdgeEvents.build(silent, settings: EdgeSettings(), state: &machine)[0].json.utf8)) as? [String: Any])?["data"] as? [String: Any])
+        #expect(quiet["zone"] == nil && quiet["health_index"] == nil && quiet["velocity_rms_mm_s"] == nil && quiet["samples"] as? Int == 10)
+        #expect(EdgeEvents.fixed(.infinity, digits: 3) == "0.000" && EdgeEvents.fixed(1e30, digits: 1).hasPrefix("1000000000000000019884624838656"))
+    }
+
+    /// The state reported with the vibration is the state its window was taken in.
+    @Test func telemetryCarriesTheStateOfItsVibrationWindow() throws {
+        var machine = EdgeSettings().stateMachine()
+        let interval = EdgeInterval(serial: "M", startMicros: 0, seconds: 60, vibration: Array(repeating: 0.1, count: 100).enumerated().map { sin(Double($0.offset)) * $0.element },
+                                    samplesPerSecond: 100, temperatures: [], loads: [.init(offset: 0, value: 0), .init(offset: 30, value: 20)])
+        let data = try #require((try JSONSerialization.jsonObject(with: Data(EdgeEvents.build(interval, settings: EdgeSettings(), state: &machine)[0].json.utf8)) as? [String: Any])?["data"] as? [String: Any])
+        #expect(data["state"] as? String == "off" && data["state_at_end"] as? String == "running")
+    }
+}
+

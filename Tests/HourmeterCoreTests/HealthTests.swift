@@ -67,15 +67,17 @@ private func sine(amplitude: Double, frequency: Double, samplesPerSecond: Double
     }
 
     @Test func stateHasHysteresisAndAccountsTimeAndEnergy() {
-        var machine = DeviceStateMachine(idleFrom: 1, runningFrom: 10, peakFrom: 50, hysteresis: 2)
-        // Hovering around the running threshold does not flap: 10 enters running, 9 stays, 7.9 leaves.
+        var machine = DeviceStateMachine(idleFrom: 1, runningFrom: 10, peakFrom: 50, hysteresis: 0.2)
+        // Hovering around the running threshold does not flap: 10 enters running, 9 and 8.5 stay
+        // (≥ 8), 7.9 leaves; peak stays down to 40; idle stays down to 0.8, and 0 is off.
         for (load, expected) in [(0.5, DeviceStateMachine.State.off), (10, .running), (9, .running), (8.5, .running), (7.9, .idle),
-                                 (9.9, .idle), (10, .running), (55, .peak), (48.5, .peak), (47.9, .running), (0.9, .off)] {
+                                 (9.9, .idle), (10, .running), (55, .peak), (48.5, .peak), (39.9, .running), (0.9, .off),
+                                 (2, .idle), (0.85, .idle), (0, .off)] {
             machine.observe(load: load, seconds: 60)
             #expect(machine.state == expected, "load \(load)")
         }
-        #expect(machine.seconds[.running] == 5 * 60 && machine.seconds[.peak] == 120 && machine.seconds[.idle] == 120 && machine.seconds[.off] == 120)
-        // Energy in running: (10 + 9 + 8.5 + 10 + 47.9) kW × 1 min = 85.4 kW·min = 1.4233… kWh.
-        #expect(abs((machine.energy[.running] ?? 0) - 85.4 / 60) < 1e-9)
+        #expect(machine.seconds[.running] == 5 * 60 && machine.seconds[.peak] == 120 && machine.seconds[.idle] == 240 && machine.seconds[.off] == 180)
+        // Energy in running: (10 + 9 + 8.5 + 10 + 39.9) kW × 1 min = 77.4 kW·min = 1.29 kWh.
+        #expect(abs((machine.energy[.running] ?? 0) - 77.4 / 60) < 1e-9)
     }
 }

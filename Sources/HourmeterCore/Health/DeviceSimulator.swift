@@ -8,15 +8,17 @@ import Darwin
 /// sensor box would produce them (noise, the odd spike and dropout included), so the whole
 /// cleaning and feature path runs on them.
 ///
-/// Deterministic: interval `k` of a device is drawn from a generator seeded by (seed, serial,
-/// k) alone, so any interval can be produced again without the ones before it, and a resumed
-/// agent produces exactly what it would have.
+/// Deterministic: the interval starting at t is drawn from a generator seeded by (seed, serial,
+/// t ÷ interval) alone, and the bearing's wear depends only on t's distance from the wear's
+/// start, so any interval can be produced again without the ones before it, whatever range a
+/// run covers: a resumed or repeated agent produces exactly what it would have.
 public struct DeviceSimulator: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
         /// Zone A vibration, normal temperature, a working day of idle, running and some peak.
         case healthy
-        /// Starts healthy; a bearing defect grows over the simulated span: vibration climbs
-        /// through zones B and C into D, impulses raise the kurtosis, the bearing warms.
+        /// Starts healthy; a bearing defect grows over `wearDays` from `wearStartMicros`:
+        /// vibration climbs through zones B and C into D, impacts raise the kurtosis, the
+        /// bearing warms.
         case bearingWear = "bearing-wear"
         /// Driven beyond its rating: long stretches at peak load, hot, vibration in zone B–C.
         case overload
@@ -25,27 +27,32 @@ public struct DeviceSimulator: Sendable {
     public var scenario: Scenario
     public var seed: UInt64
     public var serial: String
-    public var fromMicros: Int64
-    public var toMicros: Int64
     public var intervalSeconds: Int
     /// Seconds of vibration sampled at the start of each interval.
     public var windowSeconds: Double
     public var samplesPerSecond: Double
+    /// When the bearing starts to wear, and how many days until it is worn out.
+    public var wearStartMicros: Int64
+    public var wearDays: Double
 
-    public init(scenario: Scenario, seed: UInt64, serial: String, fromMicros: Int64, toMicros: Int64,
-                intervalSeconds: Int = 60, windowSeconds: Double = 1, samplesPerSecond: Double = 2048) {
+    public init(scenario: Scenario, seed: UInt64, serial: String, intervalSeconds: Int = 60, windowSeconds: Double = 1,
+                samplesPerSecond: Double = 2048, wearStartMicros: Int64 = 0, wearDays: Double = 14) {
         self.scenario = scenario
         self.seed = seed
         self.serial = serial
-        self.fromMicros = fromMicros
-        self.toMicros = toMicros
         self.intervalSeconds = intervalSeconds
         self.windowSeconds = windowSeconds
         self.samplesPerSecond = samplesPerSecond
+        self.wearStartMicros = wearStartMicros
+        self.wearDays = wearDays
     }
 
-    public var intervalCount: Int {
-        max(0, Int((toMicros - fromMicros) / (Int64(intervalSeconds) * 1_000_000)))
+    var intervalMicros: Int64 { Int64(intervalSeconds) * 1_000_000 }
+
+    /// The starts of the intervals within `[from, to)`, aligned to the interval length.
+    public func intervalStarts(fromMicros: Int64, toMicros: Int64) -> StrideTo<Int64> {
+        let first = (fromMicros + intervalMicros - 1) / intervalMicros * intervalMicros
+        return stride(from: first, to: toMicros - intervalMicros + 1, by: Int(intervalMicros))
     }
 
     /// Shaft speed: 1500 rpm.
@@ -53,10 +60,10 @@ public struct DeviceSimulator: Sendable {
     /// Outer-race defect frequency of the simulated bearing.
     static let bearingDefectHz = 87.0
 
-    public func interval(_ index: Int) -> EdgeInterval {
-        var random = SeededRandom(seed: seed, Self.fnv1a(serial), UInt64(index))
-        let start = fromMicros + Int64(index) * Int64(intervalSeconds) * 1_000_000
-        let progress = intervalCount > 1 ? Double(index) / Double(intervalCount - 1) : 0
+    /// The interval starting at `start` (a multiple of the interval length).
+    public func interval(at start: Int64) -> EdgeInterval {
+        var random = SeededRandom(seed: seed, Self.fnv1a(serial), UInt64(bitPattern: start / intervalMicros))
+        let progress = min(1, max(0, Double(start - wearStartMicros) / (wearDays * 86_400_000_000)))
         let hour = Int((start / 3_600_000_000) % 24)
 
         // Load over the interval, one sample every 10 s, from the hour of the (UTC) day.

@@ -1,7 +1,9 @@
-/// A machine's operating state from a load signal (power, current or speed), with hysteresis:
-/// a state is entered when the load rises past its threshold and left only when it falls below
-/// that threshold minus the hysteresis, so a load hovering at a threshold does not flap. Run
-/// time and energy are accumulated per state.
+/// A machine's operating state from one signal (power, current or speed), with hysteresis:
+/// a state is entered when the signal rises past its threshold and left only when it falls
+/// below that threshold less a fraction of it, so a signal hovering at a threshold does not
+/// flap. The band is relative so that it suits kW, A and rpm alike and never reaches below
+/// zero: a machine that stops always gets back to off. Run time and energy are accumulated
+/// per state.
 public struct DeviceStateMachine: Sendable {
     public enum State: String, Sendable, CaseIterable { case off, idle, running, peak }
 
@@ -9,7 +11,8 @@ public struct DeviceStateMachine: Sendable {
     public var idleFrom: Double
     public var runningFrom: Double
     public var peakFrom: Double
-    /// How far below a threshold the load must fall to leave the state above it.
+    /// How far below its threshold, as a fraction of it (0 ≤ f < 1), the signal must fall to
+    /// leave a state.
     public var hysteresis: Double
 
     public private(set) var state: State = .off
@@ -39,18 +42,20 @@ public struct DeviceStateMachine: Sendable {
         let current = State.allCases.firstIndex(of: state)!
         for (candidate, threshold) in thresholds {
             let rank = State.allCases.firstIndex(of: candidate)!
-            // Staying in the current state needs only its threshold − hysteresis; any other
-            // state is entered at its threshold.
-            let needed = rank == current ? threshold - hysteresis : threshold
+            // Staying in the current state needs only its threshold × (1 − hysteresis); any
+            // other state is entered at its threshold.
+            let needed = rank == current ? threshold * (1 - hysteresis) : threshold
             if load >= needed { return candidate }
         }
         return .off
     }
 
-    /// Takes a sample held for `seconds`: moves the state, then accounts the time and energy to it.
-    public mutating func observe(load: Double, seconds duration: Double) {
+    /// Takes a sample of the state signal held for `seconds`: moves the state, then accounts the
+    /// time and energy to it. `power` (kW) is the power drawn meanwhile when the state signal is
+    /// not power itself (current, speed); nil means the signal is the power.
+    public mutating func observe(load: Double, seconds duration: Double, power: Double? = nil) {
         state = next(for: load)
         seconds[state, default: 0] += duration
-        energy[state, default: 0] += max(0, load) * duration / 3600
+        energy[state, default: 0] += max(0, power ?? load) * duration / 3600
     }
 }

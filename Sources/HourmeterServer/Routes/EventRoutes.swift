@@ -21,7 +21,7 @@ struct EventRoutes {
                 // makes a device's health current when its upload is answered. Bounded, so an
                 // upload never waits for a backlog (after an upgrade, or a long outage): `serve`
                 // projects the rest. A failure here loses nothing; the queue stays.
-                do { _ = try await store.health.project(limit: 50, rounds: 4) } catch {
+                do { _ = try await store.health.project(limit: 20, rounds: 2) } catch {
                     context.logger.error("health projection failed; it will be retried", metadata: ["error": "\(String(reflecting: error))"])
                 }
             }

@@ -53,6 +53,9 @@ public final class EdgeQueue: Sendable {
                 "CREATE TABLE IF NOT EXISTS edge_progress (stream TEXT PRIMARY KEY, position BIGINT NOT NULL, state TEXT NOT NULL)",
                 // Counts of events removed after their retention, so the status stays whole.
                 "CREATE TABLE IF NOT EXISTS edge_removed (type TEXT PRIMARY KEY, count BIGINT NOT NULL)",
+                // Usage measured by state, exact decimals, kept as events are queued (and so
+                // whole after retention removes the events themselves).
+                "CREATE TABLE IF NOT EXISTS edge_totals (state TEXT PRIMARY KEY, run_seconds TEXT NOT NULL, energy_kwh TEXT NOT NULL)",
             ] {
                 try await db.raw(SQLQueryString(statement)).run()
             }
@@ -73,17 +76,49 @@ public final class EdgeQueue: Sendable {
     /// disk or neither is, so a restart neither skips nor repeats measuring.
     public func enqueue(_ events: [EdgeEvent], stream: String, progress: Progress) async throws {
         try await backend.transaction { db in
+            var inserted = Set<String>()
             for chunk in events.chunked(200) {
                 var query: SQLQueryString = "INSERT INTO edge_events (id, type, time, body, status) VALUES "
                 query += chunk.map { "(\(bind: $0.id), \(bind: $0.type), \(bind: $0.timeMicros), \(bind: $0.json), 'pending')" as SQLQueryString }
                     .joined(separator: ", ")
-                query += " ON CONFLICT (id) DO NOTHING"
-                try await db.raw(query).run()
+                query += " ON CONFLICT (id) DO NOTHING RETURNING id"
+                for row in try await db.raw(query).all() { inserted.insert(try row.decode(column: "id", as: String.self)) }
+            }
+            // Totals move only by events new to the queue: queueing one again adds nothing.
+            var added: [String: (seconds: ExactDecimal, energy: ExactDecimal)] = [:]
+            for event in events where inserted.contains(event.id) {
+                guard let usage = event.usage, let seconds = ExactDecimal(usage.runSeconds), let energy = ExactDecimal(usage.energyKWh) else { continue }
+                let sum = added[usage.state] ?? (.zero, .zero)
+                added[usage.state] = (try sum.seconds.adding(seconds), try sum.energy.adding(energy))
+            }
+            for (state, sum) in added.sorted(by: { $0.key < $1.key }) {
+                var seconds = sum.seconds, energy = sum.energy
+                if let row = try await db.raw("SELECT run_seconds, energy_kwh FROM edge_totals WHERE state = \(bind: state)").first() {
+                    seconds = try seconds.adding(ExactDecimal(try row.decode(column: "run_seconds", as: String.self)) ?? .zero)
+                    energy = try energy.adding(ExactDecimal(try row.decode(column: "energy_kwh", as: String.self)) ?? .zero)
+                }
+                try await db.raw("""
+                    INSERT INTO edge_totals (state, run_seconds, energy_kwh) VALUES (\(bind: state), \(bind: seconds.description), \(bind: energy.description))
+                    ON CONFLICT (state) DO UPDATE SET run_seconds = excluded.run_seconds, energy_kwh = excluded.energy_kwh
+                    """).run()
             }
             try await db.raw("""
                 INSERT INTO edge_progress (stream, position, state) VALUES (\(bind: stream), \(bind: progress.position), \(bind: progress.state))
                 ON CONFLICT (stream) DO UPDATE SET position = excluded.position, state = excluded.state
                 """).run()
+        }
+    }
+
+    /// Usage measured by state (exact): run seconds and energy.
+    public func totals() async throws -> [String: (runSeconds: ExactDecimal, energyKWh: ExactDecimal)] {
+        try await backend.read { db in
+            var totals: [String: (runSeconds: ExactDecimal, energyKWh: ExactDecimal)] = [:]
+            for row in try await db.raw("SELECT state, run_seconds, energy_kwh FROM edge_totals").all() {
+                totals[try row.decode(column: "state", as: String.self)] = (
+                    ExactDecimal(try row.decode(column: "run_seconds", as: String.self)) ?? .zero,
+                    ExactDecimal(try row.decode(column: "energy_kwh", as: String.self)) ?? .zero)
+            }
+            return totals
         }
     }
 
@@ -121,6 +156,13 @@ public final class EdgeQueue: Sendable {
         }
     }
 
+    /// Puts events the server refused back in line (after the cause was fixed); returns how many.
+    public func requeueRejected() async throws -> Int {
+        try await backend.transaction { db in
+            try await db.raw("UPDATE edge_events SET status = 'pending', reason = NULL WHERE status = 'rejected' RETURNING seq").all().count
+        }
+    }
+
     public func status() async throws -> Status {
         try await backend.read { db in
             var status = Status(measured: [:], pending: 0, uploaded: 0, rejected: 0)
@@ -142,8 +184,8 @@ public final class EdgeQueue: Sendable {
         }
     }
 
-    /// Every queued event's body of a type (uploaded or not, within the retention): what the
-    /// agent measured, for `hourmeter edge status --totals`.
+    /// Every queued event's body of a type (uploaded or not, within the retention), oldest
+    /// first: for looking into the queue.
     public func bodies(type: String) async throws -> [String] {
         try await backend.read { db in
             try await db.raw("SELECT body FROM edge_events WHERE type = \(bind: type) ORDER BY seq").all().map { try $0.decode(column: "body", as: String.self) }

@@ -27,25 +27,69 @@ final class SQLHealthStore: HealthStore {
         var velocityRMS: Double
         var kurtosis: Double
         var temperature: Double?
+        /// The state the vibration was taken in (what the window is judged under).
         var state: String
+        /// The state at the window's end, shown as the device's current state.
+        var stateAtEnd: String
         var data: String
     }
 
     func project(limit: Int, rounds: Int) async throws -> Int {
         var total = 0
         for _ in 0..<rounds {
-            let (batches, windows) = try await projectOnce(limit: limit)
+            let batches: Int, windows: Int
+            do {
+                (batches, windows) = try await projectOnce(limit: limit, only: nil)
+            } catch {
+                // One bad batch must not stop every device's health: do this round batch by
+                // batch, and set aside (with its error) a batch that fails twice on its own.
+                (batches, windows) = try await projectOneByOne(limit: limit)
+            }
             total += windows
             if batches < limit { break }
         }
         return total
     }
 
-    func projectOnce(limit: Int) async throws -> (batches: Int, windows: Int) {
+    func projectOneByOne(limit: Int) async throws -> (batches: Int, windows: Int) {
+        let seqs = try await backend.read { db in
+            try await db.raw("SELECT seq FROM health_queue ORDER BY seq LIMIT \(bind: limit)").all().map { try $0.decode(column: "seq", as: Int64.self) }
+        }
+        var windows = 0
+        for seq in seqs {
+            var lastError: (any Error)?
+            for _ in 0..<2 {
+                do {
+                    windows += try await projectOnce(limit: 1, only: seq).windows
+                    lastError = nil
+                    break
+                } catch { lastError = error }
+            }
+            if let lastError {
+                let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                try await backend.transaction { db in
+                    try await db.raw("""
+                        INSERT INTO health_failed (seq, error, failed_at) VALUES (\(bind: seq), \(bind: String(String(reflecting: lastError).prefix(2000))), \(bind: now))
+                        ON CONFLICT (seq) DO NOTHING
+                        """).run()
+                    try await db.raw("DELETE FROM health_queue WHERE seq = \(bind: seq)").run()
+                }
+            }
+        }
+        return (seqs.count, windows)
+    }
+
+    /// One transaction: the oldest `limit` queued batches, or just `only`.
+    func projectOnce(limit: Int, only: Int64?) async throws -> (batches: Int, windows: Int) {
         let engine = backend.engine
         return try await backend.transaction { db in
             if engine == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(4242013)").run() }
-            let seqs = try await db.raw("SELECT seq FROM health_queue ORDER BY seq LIMIT \(bind: limit)").all().map { try $0.decode(column: "seq", as: Int64.self) }
+            let seqs: [Int64]
+            if let only {
+                seqs = try await db.raw("SELECT seq FROM health_queue WHERE seq = \(bind: only)").all().map { try $0.decode(column: "seq", as: Int64.self) }
+            } else {
+                seqs = try await db.raw("SELECT seq FROM health_queue ORDER BY seq LIMIT \(bind: limit)").all().map { try $0.decode(column: "seq", as: Int64.self) }
+            }
             guard !seqs.isEmpty else { return (0, 0) }
             var byTenant: [String: [Window]] = [:]
             for chunk in seqs.chunked(100) {
@@ -76,8 +120,10 @@ final class SQLHealthStore: HealthStore {
         else { return nil }
         let temperature = ((data["temperature_c"] as? [String: Any])?["mean"] as? NSNumber)?.doubleValue
         let state = (data["state"] as? String).flatMap(DeviceStateMachine.State.init(rawValue:))?.rawValue ?? "unknown"
+        let stateAtEnd = (data["state_at_end"] as? String).flatMap(DeviceStateMachine.State.init(rawValue:))?.rawValue ?? state
         return Window(serial: event.subject, timeMicros: event.timeMicros, velocityRMS: velocity, kurtosis: kurtosis,
-                      temperature: temperature.flatMap { $0.isFinite ? $0 : nil }, state: state, data: String(decoding: bytes, as: UTF8.self))
+                      temperature: temperature.flatMap { $0.isFinite ? $0 : nil }, state: state, stateAtEnd: stateAtEnd,
+                      data: String(decoding: bytes, as: UTF8.self))
     }
 
     struct AlarmRow {
@@ -94,7 +140,7 @@ final class SQLHealthStore: HealthStore {
         for chunk in serials.chunked(200) {
             let list = Array(chunk)
             for row in try await db.raw("""
-                SELECT d.serial, m.health_profile FROM devices d JOIN device_models m ON m.id = d.model_id
+                SELECT d.serial, m.health_profile FROM devices d JOIN device_models m ON m.id = d.model_id AND m.tenant_id = d.tenant_id
                 WHERE d.tenant_id = \(bind: tenantID) AND d.serial IN (\(binds: list))
                 """).all() {
                 if let text = try row.decode(column: "health_profile", as: String?.self),
@@ -187,14 +233,14 @@ final class SQLHealthStore: HealthStore {
             try await db.raw("""
                 INSERT INTO device_health (tenant_id, serial, time, health_index, zone, state, velocity_rms, telemetry, state_at)
                 VALUES (\(bind: tenantID), \(bind: serial), \(bind: window.timeMicros), \(bind: assessment.index), \(bind: assessment.zone.rawValue),
-                        \(bind: window.state), \(bind: assessment.velocityRMS), \(bind: window.data), \(bind: window.timeMicros))
+                        \(bind: window.stateAtEnd), \(bind: assessment.velocityRMS), \(bind: window.data), \(bind: window.timeMicros))
                 ON CONFLICT (tenant_id, serial) DO UPDATE SET time = excluded.time, health_index = excluded.health_index, zone = excluded.zone,
                     state = excluded.state, velocity_rms = excluded.velocity_rms, telemetry = excluded.telemetry, state_at = excluded.state_at
                 """).run()
         }
         for (serial, window) in lastState.sorted(by: { $0.key < $1.key }) where window.timeMicros > (judged[serial]?.0.timeMicros ?? .min) {
             try await db.raw("""
-                UPDATE device_health SET state = \(bind: window.state), state_at = \(bind: window.timeMicros)
+                UPDATE device_health SET state = \(bind: window.stateAtEnd), state_at = \(bind: window.timeMicros)
                 WHERE tenant_id = \(bind: tenantID) AND serial = \(bind: serial)
                 """).run()
         }

@@ -247,6 +247,9 @@ enum Migrations {
                 "CREATE TABLE health_queue (seq BIGINT PRIMARY KEY)",
                 // Batches stored before this migration are looked at once.
                 "INSERT INTO health_queue (seq) SELECT seq FROM event_batches",
+                // Batches whose projection failed, with the error, set aside so they cannot stop
+                // every other device's health.
+                "CREATE TABLE health_failed (seq BIGINT PRIMARY KEY, error TEXT NOT NULL, failed_at BIGINT NOT NULL)",
                 """
                 CREATE TABLE device_health_samples (
                     tenant_id TEXT NOT NULL, serial TEXT NOT NULL, time BIGINT NOT NULL, velocity_rms \(types.double) NOT NULL,
