@@ -10,6 +10,7 @@ public func buildRouter(store: Store, configuration: ServerConfiguration, metric
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
     OperationsRoutes(store: store, metrics: metrics).register(on: router)
+    ConsoleRoutes(store: store, configuration: configuration).register(on: router)
     let api = router.group("api/v1").add(middleware: AuthMiddleware(tenants: store.tenants))
     TenantRoutes(store: store, configuration: configuration).register(on: api)
     EventRoutes(store: store, configuration: configuration, metrics: metrics).register(on: api)

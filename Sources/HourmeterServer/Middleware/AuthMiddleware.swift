@@ -24,7 +24,7 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("the API key is not valid or has been revoked")
         }
         var context = context
-        context.caller = Caller(keyID: record.id, tenantID: record.tenantID, role: record.role)
+        context.caller = Caller(keyID: record.id, tenantID: record.tenantID, role: record.role, customerID: record.customerID)
         context.logger[metadataKey: "tenant.id"] = .string(record.tenantID)
         return try await next(request, context)
     }

@@ -13,9 +13,10 @@ struct TenantRoutes {
         var id: String, name: String, createdAt: String
         init(_ tenant: Tenant) { id = tenant.id; name = tenant.name; createdAt = HTTPHelpers.timestamp(tenant.createdAtMicros) }
     }
-    struct CreateKey: Decodable { var tenant: String?; var role: String; var name: String? }
+    struct CreateKey: Decodable { var tenant: String?; var role: String; var name: String?; var customer: String? }
     struct KeyBody: Encodable {
         var id: String, tenant: String, role: String, name: String?, createdAt: String
+        var customer: String?
         /// Present only in the answer to the request that created the key.
         var key: String?
     }
@@ -52,11 +53,20 @@ struct TenantRoutes {
             guard try await store.tenants.tenant(id: tenantID) != nil else {
                 throw APIError.validation("invalid key", [.init(field: "tenant", reason: "no such tenant")])
             }
+            // A customer key may be bound to one of the tenant's customers: the console then
+            // shows that customer's devices and invoices only.
+            if let customer = body.customer {
+                guard role == .customer else { throw FieldReader.invalid("customer", "only a customer key is bound to a customer") }
+                guard try await store.customers.customer(tenantID: tenantID, id: customer) != nil else {
+                    throw FieldReader.invalid("customer", "no such customer in this tenant")
+                }
+            }
             let material = APIKeyMaterial.generate()
             let record = try await store.tenants.createAPIKey(tenantID: tenantID, role: role, name: body.name, keyHash: material.hash,
-                                                              nowMicros: configuration.nowMicros())
+                                                              customerID: body.customer, nowMicros: configuration.nowMicros())
             return try HTTPHelpers.json(KeyBody(id: record.id, tenant: record.tenantID, role: role.rawValue, name: record.name,
-                                                createdAt: HTTPHelpers.timestamp(record.createdAtMicros), key: material.secret), status: .created)
+                                                createdAt: HTTPHelpers.timestamp(record.createdAtMicros), customer: record.customerID,
+                                                key: material.secret), status: .created)
         }
         group.delete("api-keys/{id}") { _, context -> Response in
             let caller = try context.requireCaller()

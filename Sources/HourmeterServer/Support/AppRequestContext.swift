@@ -8,6 +8,8 @@ public struct Caller: Sendable {
     public var keyID: String
     public var tenantID: String
     public var role: Role
+    /// The customer a customer key is bound to.
+    public var customerID: String? = nil
 }
 
 public struct AppRequestContext: RequestContext {

@@ -72,6 +72,8 @@ public protocol HealthStore: Sendable {
     func trend(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [HealthPoint]
     /// Every device that reported or is registered, worst first (zone, then index).
     func fleet(tenantID: String, limit: Int) async throws -> [FleetDevice]
+    /// The state of each window in `[from, to)`, oldest first, at most `limit`.
+    func states(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [(timeMicros: Int64, state: String)]
     func alarms(tenantID: String, status: String?, serial: String?, limit: Int) async throws -> [AlarmRecord]
     func alarm(tenantID: String, id: String) async throws -> (AlarmRecord, [AlarmEventRecord])?
 }

@@ -362,6 +362,16 @@ final class SQLHealthStore: HealthStore {
         }
     }
 
+    func states(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, limit: Int) async throws -> [(timeMicros: Int64, state: String)] {
+        try await backend.read { db in
+            try await db.raw("""
+                SELECT time, state FROM device_health_samples
+                WHERE tenant_id = \(bind: tenantID) AND serial = \(bind: serial) AND time >= \(bind: fromMicros) AND time < \(bind: toMicros)
+                ORDER BY time LIMIT \(bind: limit)
+                """).all().map { (try $0.decode(column: "time", as: Int64.self), try $0.decode(column: "state", as: String.self)) }
+        }
+    }
+
     func alarms(tenantID: String, status: String?, serial: String?, limit: Int) async throws -> [AlarmRecord] {
         try await backend.read { db in
             var query: SQLQueryString = "SELECT \(unsafeRaw: Self.alarmColumns) FROM alarms WHERE tenant_id = \(bind: tenantID)"

@@ -281,6 +281,17 @@ enum Migrations {
                 "CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id, seq)",
             ]
         },
+        // The console: customer keys bound to a customer, and sign-in sessions.
+        Migration(name: "0014_console") { _ in [
+            "ALTER TABLE api_keys ADD COLUMN customer_id TEXT REFERENCES customers(id)",
+            // The session id is stored as its SHA-256 only, like API keys; `csrf` is the token
+            // the session's forms carry.
+            """
+            CREATE TABLE console_sessions (
+                id_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_keys(id), csrf TEXT NOT NULL,
+                created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+        ] },
     ]
 
     /// Triggers that make the database itself refuse UPDATE and DELETE on `table`: one
