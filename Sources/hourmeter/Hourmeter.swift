@@ -6,5 +6,5 @@ struct Hourmeter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hourmeter",
         abstract: "Metering, pricing and billing for machines sold as a service.",
-        subcommands: [Serve.self, Keys.self, Ledger.self, Edge.self, Bench.self])
+        subcommands: [Demo.self, Serve.self, Keys.self, Ledger.self, Edge.self, Bench.self])
 }

@@ -66,12 +66,14 @@ public struct DeviceSimulator: Sendable {
         let progress = min(1, max(0, Double(start - wearStartMicros) / (wearDays * 86_400_000_000)))
         let hour = Int((start / 3_600_000_000) % 24)
 
-        // Load over the interval, one sample every 10 s, from the hour of the (UTC) day.
+        // Load over the interval from the hour of the (UTC) day, and temperature: a sample every
+        // 10 s, or 60 per interval for long intervals (the box reports in proportion).
+        let every = Double(max(10, intervalSeconds / 60))
         var loads: [EdgeInterval.TimedValue] = []
         var offset = 0.0
         while offset < Double(intervalSeconds) {
             loads.append(.init(offset: offset, value: load(hour: hour, random: &random)))
-            offset += 10
+            offset += every
         }
         let meanLoad = loads.reduce(0) { $0 + $1.value } / Double(max(1, loads.count))
 
@@ -124,7 +126,7 @@ public struct DeviceSimulator: Sendable {
         offset = 0
         while offset < Double(intervalSeconds) {
             temperatures.append(.init(offset: offset, value: temperature + 0.3 * random.gaussian()))
-            offset += 10
+            offset += every
         }
         return EdgeInterval(serial: serial, startMicros: start, seconds: intervalSeconds, vibration: vibration,
                             samplesPerSecond: samplesPerSecond, temperatures: temperatures, loads: loads)

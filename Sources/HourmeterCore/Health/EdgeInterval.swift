@@ -88,8 +88,9 @@ public struct EdgeEvent: Sendable, Equatable {
 ///
 /// Ids are the SHA-256 of serial, type, interval start and state: processing the same input
 /// again gives the same events with the same ids, which the server stores once. Quantities a
-/// bill may price (`run_seconds`, `energy_kwh`) are decimal strings, fixed to 3 and 6
-/// decimals, so the meter reads them exactly; features are JSON numbers rounded to 6 decimals.
+/// bill may price (`run_seconds`, `run_hours`, `energy_kwh`) are decimal strings, fixed to 3,
+/// 6 and 6 decimals, so the meter reads them exactly (plans usually price hours); features are
+/// JSON numbers rounded to 6 decimals.
 public enum EdgeEvents {
     public static let telemetryType = "device.telemetry"
     public static let usageType = "device.usage"
@@ -163,6 +164,7 @@ public enum EdgeEvents {
             let usage = EdgeEvent.Usage(state: state.rawValue, runSeconds: fixed(seconds, digits: 3), energyKWh: fixed(totals.energy[state] ?? 0, digits: 6))
             var built = event(interval, type: usageType, discriminator: state.rawValue, data: [
                 "state": usage.state, "run_seconds": usage.runSeconds, "energy_kwh": usage.energyKWh,
+                "run_hours": fixed(seconds / 3600, digits: 6),
             ])
             built.usage = usage
             events.append(built)

@@ -323,6 +323,8 @@ extension ConsoleRoutes {
         guard let meter = try await store.meters.meters(tenantID: tenantID).first(where: {
             $0.definition.eventType == EdgeEvents.usageType && $0.definition.aggregation == .sum && $0.definition.groupBy.contains { $0.name == "state" }
         }) else { return "<p class=\"muted\">\(HTML.escape(language.text(.noData)))</p>" }
+        // A meter of run seconds is shown in hours; one of run hours as it is.
+        let hoursDivisor = meter.definition.valueProperty?.text.contains("second") == true ? 3600.0 : 1
         let from = (now - 30 * Self.day) / 1_000_000 / 3600 * 3600, to = (now / 1_000_000 / 3600 + 1) * 3600
         let windows = try WindowPlan(from: from, to: to, size: .day, timeZone: TimeZone(identifier: "UTC")!, maxWindows: 100)
         let rows = try await store.events.usage(meter: meter, query: UsageQuery(fromSeconds: from, toSeconds: to, windows: windows, subjects: [serial],
@@ -331,7 +333,7 @@ extension ConsoleRoutes {
         var byDay: [Int64: [String: Double]] = [:]
         for row in rows {
             guard let state = row.groupBy["state"] ?? nil, states.contains(state) else { continue }
-            byDay[row.windowStart, default: [:]][state, default: 0] += (Double(row.value.description) ?? 0) / 3600
+            byDay[row.windowStart, default: [:]][state, default: 0] += (Double(row.value.description) ?? 0) / hoursDivisor
         }
         let days = (0..<windows.count).map { windows.window($0).start }
         return SVGChart.stackedBars(title: "\(language.text(.usageByState)) \(serial) (\(language.text(.runHours)))",
