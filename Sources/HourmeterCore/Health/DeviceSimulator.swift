@@ -112,7 +112,8 @@ public struct DeviceSimulator: Sendable {
             var at = 0
             while at < count {
                 let strength = impacts * (0.5 + random.unit())
-                for k in 0..<min(12, count - at) {
+                // A ring shorter than the gap between impacts, so they stay impacts at any sampling.
+                for k in 0..<min(max(3, min(12, impactPeriod / 2)), count - at) {
                     vibration[at + k] += strength * exp(-Double(k) / 3) * sin(2 * Double.pi * 0.23 * Double(k) + 0.4)
                 }
                 at += impactPeriod

@@ -232,7 +232,7 @@ extension ConsoleRoutes {
         body += "<h2>\(HTML.escape(t(.line)))</h2>"
         body += SVGChart.horizontalBars(title: "\(t(.invoice)) \(invoice.number ?? invoice.id)", items: lines.map { line in
             let value = amount(line["amount"])
-            return ("\(line["charge"] as? String ?? "")", Double(value.description) ?? 0, language.money(value, currency))
+            return ("\(line["charge"] as? String ?? "") (\(line["kind"] as? String ?? ""))", Double(value.description) ?? 0, language.money(value, currency))
         }, language: language)
         body += HTML.table(headers: [t(.charge), t(.rule), t(.quantity), t(.amount)], rows: lines.map { line in
             [HTML.escape(line["charge"] as? String ?? ""), HTML.escape(line["kind"] as? String ?? ""),

@@ -84,7 +84,9 @@ enum SVGChart {
                 base -= size
                 svg += "<rect x=\"\(format(x))\" y=\"\(format(base))\" width=\"\(format(barWidth))\" height=\"\(format(size))\" fill=\"\(palette[number % palette.count])\"><title>\(HTML.escape(label)) · \(HTML.escape(line.name)): \(HTML.escape(valueText(line.values[index])))</title></rect>"
             }
-            svg += "<text x=\"\(format(x + barWidth / 2))\" y=\"\(height - 8)\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5c6b7a\">\(HTML.escape(label))</text>"
+            if index % max(1, labels.count / 12) == 0 {
+                svg += "<text x=\"\(format(x + barWidth / 2))\" y=\"\(height - 8)\" font-size=\"10\" text-anchor=\"middle\" fill=\"#5c6b7a\">\(HTML.escape(label))</text>"
+            }
         }
         svg += "</svg>" + legend(series.map(\.name))
         let rows = labels.enumerated().map { index, label in [HTML.escape(label)] + series.map { HTML.escape(valueText($0.values[index])) } }

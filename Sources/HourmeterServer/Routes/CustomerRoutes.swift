@@ -116,6 +116,10 @@ struct CustomerRoutes {
             if owner == "customer" {
                 let id = try fields.requiredString("customer", max: 64)
                 guard try await store.customers.customer(tenantID: caller.tenantID, id: id) != nil else { throw FieldReader.invalid("customer", "no such customer") }
+                // A key bound to a customer enrols that customer's keys only.
+                if let bound = caller.customerID, bound != id {
+                    throw APIError.forbidden("this customer key is bound to another customer")
+                }
                 customerID = id
             } else if fields.has("customer") {
                 throw FieldReader.invalid("customer", "only a customer's key names a customer")
