@@ -71,7 +71,7 @@ import Testing
             let cookie = try #require(signedIn.headers[values: .setCookie].first { $0.hasPrefix("hm_session=") })
             #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure") && !cookie.contains(maker))
             let overview = try await browser.go(.get, "/console/overview")
-            #expect(overview.status == .ok && overview.text.contains("Revenue this month") && overview.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(overview.status == .ok && overview.text.contains("Revenue posted this month") && overview.headers[.contentType] == "text/html; charset=utf-8")
             #expect(overview.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("default-src 'none'") == true)
             #expect(overview.headers[HTTPField.Name("Server-Timing")!]?.hasPrefix("render;dur=") == true)
 
@@ -156,11 +156,11 @@ import Testing
             let wrong = try await browser.signIn("hm_nope")
             #expect(wrong.text.contains("该密钥无效"))
             _ = try await browser.signIn(maker)
-            #expect(try await browser.go(.get, "/console/overview").text.contains("本月收入"))
+            #expect(try await browser.go(.get, "/console/overview").text.contains("本月入账收入"))
             // The switch on every page: a cookie, then back where one was; never off the console.
             let switched = try await browser.go(.get, "/console/language/en?back=/console/fleet")
             #expect(switched.status == .seeOther && switched.headers[.location] == "/console/fleet" && browser.cookies["hm_lang"] == "en")
-            #expect(try await browser.go(.get, "/console/overview").text.contains("Revenue this month"))
+            #expect(try await browser.go(.get, "/console/overview").text.contains("Revenue posted this month"))
             #expect(try await browser.go(.get, "/console/language/zh?back=//evil.example/").headers[.location] == "/console")
             #expect(ConsoleLanguage.choose(cookie: nil, acceptLanguage: "fr-FR,en;q=0.5,zh;q=0.8") == .zh)
             #expect(ConsoleLanguage.choose(cookie: nil, acceptLanguage: "de") == .en)

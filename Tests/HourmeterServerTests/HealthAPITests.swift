@@ -171,9 +171,11 @@ import Testing
     }
 
     /// A batch whose projection fails (here: its stored body damaged behind the application's
-    /// back) is set aside with its error; the other devices' health still moves.
-    @Test(arguments: postgresConfigured ? [false, true] : [false])
-    func aBatchThatCannotBeProjectedIsSetAsideNotBlocking(postgres: Bool) async throws {
+    /// back) is set aside with its error; the other devices' health still moves. On SQLite only:
+    /// the damaged batch would break every other test sharing the PostgreSQL database, and the
+    /// code path (and its SQL) is the same on both engines.
+    @Test func aBatchThatCannotBeProjectedIsSetAsideNotBlocking() async throws {
+        let postgres = false
         try await withLiveServer(postgres: postgres) { fixture in
             let (tenantID, key) = try await fixture.tenantWithKey("Poison \(postgres)")
             let body = "[" + Self.telemetry(.healthy, serial: "EX-BAD", days: 1).joined(separator: ",") + "]"

@@ -31,7 +31,7 @@ public struct BillingProjection: Sendable {
         let calendar = BillingCalendar(interval: plan.interval, anchorMicros: subscription.anchorMicros, timeZone: timeZone)
         let period = calendar.period(containing: atMicros)
         let from = min(max(period.startMicros, subscription.startMicros, BillingRun.trialEnd(subscription, timeZone: timeZone)), atMicros)
-        var cache = UsageCache(store: store, tenantID: tenantID)
+        var cache = UsageCache(store: store, tenantID: tenantID, onlySubjects: subscription.devices)
         let usage = try await cache.usage(of: plan, devices: subscription.devices, fromMicros: from, toMicros: atMicros, timeZone: timeZone)
         let proration = from >= period.endMicros ? Proration(numerator: .zero, denominator: .one)!
             : calendar.proration(of: BillingPeriod(startMicros: from, endMicros: period.endMicros))

@@ -364,9 +364,14 @@ struct UsageCache {
     /// (meter, from, to, hourly, zone) → subject → rows.
     private var rows: [String: [String: [UsageRow]]] = [:]
 
-    init(store: Store, tenantID: String) {
+    /// Reads only these subjects' usage (one subscription's projection) instead of every
+    /// subject's at once (a billing run, which serves all subscriptions from one read).
+    let onlySubjects: [String]?
+
+    init(store: Store, tenantID: String, onlySubjects: [String]? = nil) {
         self.store = store
         self.tenantID = tenantID
+        self.onlySubjects = onlySubjects
     }
 
     /// Every charge's usage of `devices` in `[from, to)`; none when the range is empty (a trial).
@@ -405,7 +410,7 @@ struct UsageCache {
             let from = fromMicros / 1_000_000, to = toMicros / 1_000_000
             let windows = try WindowPlan(from: from, to: to, size: hourly ? .hour : nil, timeZone: timeZone, maxWindows: 100_000)
             let all = try await store.events.usage(meter: meter, query: UsageQuery(
-                fromSeconds: from, toSeconds: to, windows: windows, subjects: [], groupBy: hasState ? ["subject", "state"] : ["subject"],
+                fromSeconds: from, toSeconds: to, windows: windows, subjects: onlySubjects ?? [], groupBy: hasState ? ["subject", "state"] : ["subject"],
                 filterGroupBy: [:]))
             rows[key] = Dictionary(grouping: all, by: { $0.subject ?? "" })
         }

@@ -25,21 +25,30 @@ extension ConsoleRoutes {
             let index = today.year! * 12 + today.month! - 1 - back
             return (index / 12, index % 12 + 1)
         }
-        var revenue: [String: [String: ExactDecimal]] = [:]  // stream → "yyyy-mm" → amount
+        // Revenue by stream from the ledger (credits to revenue accounts, less credit notes). The
+        // chart places an invoice's revenue in the month it was earned (its period's start);
+        // the card counts what was posted this calendar month.
+        let periodStarts = Dictionary(try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 1_000, after: nil)
+            .map { ($0.id, $0.period.startMicros) }, uniquingKeysWith: { a, _ in a })
+        var revenue: [String: [String: ExactDecimal]] = [:]  // stream → "yyyy-m" → amount
         var currencies: [String: Int] = [:]
+        var thisMonth = ExactDecimal.zero
+        func monthKey(_ micros: Int64) -> String {
+            let parts = calendar.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(micros) / 1e6))
+            return "\(parts.year!)-\(parts.month!)"
+        }
+        let thisMonthKey = "\(today.year!)-\(today.month!)"
         for entry in try await store.billing.ledger(tenantID: tenantID) {
-            let parts = calendar.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(entry.atMicros) / 1e6))
-            let key = "\(parts.year!)-\(parts.month!)"
+            let earned = entry.kind == "invoice.finalized" ? periodStarts[entry.reference] ?? entry.atMicros : entry.atMicros
+            let key = monthKey(earned), posted = monthKey(entry.atMicros)
             for posting in entry.postings where posting.account.hasPrefix("revenue:") || posting.account == LedgerAccount.creditNotes.rawValue {
                 let stream = posting.account == LedgerAccount.creditNotes.rawValue ? LedgerAccount.revenueUsage.rawValue : posting.account
                 revenue[stream, default: [:]][key] = try (revenue[stream]?[key] ?? .zero).subtracting(posting.amount)
+                if posted == thisMonthKey { thisMonth = try thisMonth.subtracting(posting.amount) }
                 currencies[posting.currency, default: 0] += 1
             }
         }
         let currency = currencies.max { $0.value < $1.value }.flatMap { Currency(code: $0.key) } ?? Currency(code: "CNY")!
-        let thisMonthKey = "\(today.year!)-\(today.month!)"
-        var thisMonth = ExactDecimal.zero
-        for stream in revenue.values { thisMonth = try thisMonth.adding(stream[thisMonthKey] ?? .zero) }
         let subscriptions = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: nil)
         let active = subscriptions.filter { $0.startMicros <= now && ($0.endsAtMicros.map { $0 > now } ?? true) }.count
         let fleet = try await store.health.fleet(tenantID: tenantID, limit: 10_000)

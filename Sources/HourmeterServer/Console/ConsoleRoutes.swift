@@ -27,7 +27,10 @@ struct ConsoleRoutes {
         var caller: Caller
         var language: ConsoleLanguage
         var csrf: String
+        /// The section, for the navigation ("/console/invoices" on an invoice's page).
         var path: String
+        /// This page's own path, where the language switch comes back to.
+        var url: String = "/console"
         var isCustomer: Bool { caller.role == .customer }
     }
 
@@ -108,7 +111,7 @@ struct ConsoleRoutes {
         guard let id = request.cookies[Self.sessionCookie]?.value, !id.isEmpty, id.utf8.count <= 128,
               let (key, csrf) = try await store.tenants.session(idHash: Self.hash(id), nowMicros: configuration.nowMicros()) else { return nil }
         return Visit(caller: Caller(keyID: key.id, tenantID: key.tenantID, role: key.role, customerID: key.customerID),
-                     language: language(request), csrf: csrf, path: path)
+                     language: language(request), csrf: csrf, path: path, url: request.uri.path)
     }
 
     /// Runs a page for a signed-in visitor; errors become pages, never problem+json.
@@ -150,7 +153,8 @@ struct ConsoleRoutes {
     }
 
     func render(_ visit: Visit, title: String, body: String) -> Response {
-        HTML.response(HTML.page(title: title, language: visit.language, path: visit.path, navigation: navigation(visit), signOutToken: visit.csrf, body: body))
+        HTML.response(HTML.page(title: title, language: visit.language, path: visit.path, back: visit.url, navigation: navigation(visit),
+                                signOutToken: visit.csrf, body: body))
     }
 
     func signInPage(language: ConsoleLanguage, error: String?, secure: Bool, status: HTTPResponse.Status = .ok) -> Response {

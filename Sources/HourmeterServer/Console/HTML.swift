@@ -45,7 +45,7 @@ enum HTML {
 
     /// A whole page. `navigation` is empty on the sign-in page; `signOut` carries the session's
     /// CSRF token when signed in.
-    static func page(title: String, language: ConsoleLanguage, path: String, navigation: [(href: String, label: String)],
+    static func page(title: String, language: ConsoleLanguage, path: String, back: String? = nil, navigation: [(href: String, label: String)],
                      signOutToken: String?, body: String) -> String {
         var nav = "<a class=\"brand\" href=\"/console\">\(escape(language.text(.product)))</a>"
         for item in navigation {
@@ -53,7 +53,7 @@ enum HTML {
             nav += "<a href=\"\(escape(item.href))\"\(current ? " class=\"current\" aria-current=\"page\"" : "")>\(escape(item.label))</a>"
         }
         nav += "<span class=\"spacer\"></span>"
-        let back = path.isEmpty ? "/console" : path
+        let back = back ?? (path.isEmpty ? "/console" : path)
         nav += "<a href=\"/console/language/\(language.other.rawValue)?back=\(escape(back.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? "/console"))\" lang=\"\(language.other.htmlTag)\" hreflang=\"\(language.other.htmlTag)\">\(escape(language.other.name))</a>"
         if let signOutToken {
             nav += "<form method=\"post\" action=\"/console/sign-out\"><input type=\"hidden\" name=\"csrf\" value=\"\(escape(signOutToken))\"><button type=\"submit\">\(escape(language.text(.signOut)))</button></form>"

@@ -66,7 +66,7 @@ enum SVGChart {
     /// Stacked vertical bars: one bar per label, one segment per series.
     static func stackedBars(title: String, labels: [String], series: [(name: String, values: [Double])], format valueText: (Double) -> String,
                             language: ConsoleLanguage, width: Double = 760, height: Double = 240) -> String {
-        let left = 64.0, top = 12.0, bottom = 28.0
+        let left = 96.0, top = 12.0, bottom = 28.0
         let totals = labels.indices.map { index in series.reduce(0) { $0 + max(0, $1.values[index]) } }
         guard let peak = totals.max(), peak > 0 else { return "<p class=\"muted\">\(HTML.escape(language.text(.noData)))</p>" }
         let slot = (width - left - 8) / Double(max(1, labels.count)), barWidth = slot * 0.6
