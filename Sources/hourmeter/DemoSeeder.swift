@@ -188,7 +188,7 @@ struct DemoSeeder {
         // 5. Sixty days of telemetry from the edge simulator, and the hospital's diagnoses.
         let step = Int64(Self.intervalSeconds) * 1_000_000
         let to = nowMicros / step * step, from = to - 60 * Self.day
-        let batches = try await withThrowingTaskGroup(of: [String].self) { group in
+        let batches = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
             let seed = self.seed
             for (index, machine) in machines.enumerated() {
                 group.addTask {
@@ -202,12 +202,13 @@ struct DemoSeeder {
                         events += EdgeEvents.build(simulator.interval(at: at), settings: settings, state: &state).map(\.json)
                     }
                     if machine.customer == 1 { events += Self.diagnoses(serial: machine.serial, seed: seed &+ UInt64(index), from: from, to: to) }
-                    return events
+                    return (index, events)
                 }
             }
-            var all: [String] = []
-            for try await events in group { all += events }
-            return all
+            // In the machines' order, whichever finished first: the same seed uploads the same batches.
+            var byMachine: [Int: [String]] = [:]
+            for try await (index, events) in group { byMachine[index] = events }
+            return byMachine.keys.sorted().flatMap { byMachine[$0]! }
         }
         progress(5, "60 days of telemetry simulated: \(batches.count) events from 26 machines (vibration cleaned, features, zones, states)")
         let chunks = stride(from: 0, to: batches.count, by: 5_000).map { Array(batches[$0..<min($0 + 5_000, batches.count)]) }

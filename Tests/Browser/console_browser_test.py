@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -48,18 +49,24 @@ data = tempfile.mkdtemp(prefix="hourmeter-browser-")
 demo = subprocess.Popen([binary, "demo", "--data-dir", os.path.join(data, "demo"), "--port", str(port)],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 keys = {}
-started = time.time()
-for line in demo.stdout:
-    print(line, end="", flush=True)
-    match = re.match(r"\s+(maker|operator|customer \(([^)]*)\))\S*.*?(hm_[0-9a-f]+)\s*$", line)
-    if match:
-        keys[match.group(2) or match.group(1)] = match.group(3)
-    if line.startswith("Serving until"):
-        break
-    if time.time() - started > 240:
-        break
-check("maker" in keys and "Huaxia Construction Group" in keys, f"the demo printed its keys: {sorted(keys)}")
-seed_match = None
+ready = threading.Event()
+
+
+def read_output():
+    # Read the demo's output to its end, so the server never blocks on a full pipe.
+    for line in demo.stdout:
+        print(line, end="", flush=True)
+        match = re.match(r"\s+(maker|operator|customer \(([^)]*)\))\S*.*?(hm_[0-9a-f]+)\s*$", line)
+        if match:
+            keys[match.group(2) or match.group(1)] = match.group(3)
+        if line.startswith("Serving until"):
+            ready.set()
+    ready.set()
+
+
+threading.Thread(target=read_output, daemon=True).start()
+ready.wait(timeout=300)
+check("maker" in keys and "Huaxia Construction Group" in keys, f"the demo started and printed its keys: {sorted(keys)}")
 
 try:
     maker = keys["maker"]
@@ -122,6 +129,7 @@ try:
                 page.screenshot(path=os.path.join(shots, "console-overview.png"), full_page=True)
 
             page.click("header a[href='/console/fleet']")
+            page.wait_for_url("**/console/fleet")
             first = page.locator("table tbody tr").first.locator("td").first.inner_text().strip()
             check(first in alarmed and first == fleet_api[0]["device"], f"{language}: the alarmed device is first in the fleet (got {first}, alarms on {sorted(alarmed)})")
             check(page.locator("table tbody tr").count() == len(fleet_api), f"{language}: the fleet lists every device")
@@ -136,6 +144,9 @@ try:
                 page.goto(f"{base}/console/invoices/{invoice['id']}")
                 shown = page.get_attribute("#invoice-total", "data-amount")
                 check(shown == invoice["total"], f"{language}: invoice {invoice['number']} total {shown} equals the API's {invoice['total']}")
+                # And what a person reads: the amount with the locale's symbol and grouping.
+                visible = re.sub(r"[^0-9.]", "", page.inner_text("#invoice-total"))
+                check(visible == invoice["total"], f"{language}: invoice {invoice['number']} shows {page.inner_text('#invoice-total')}")
             heading = "How each line is computed" if language == "en" else "每项明细的计算方式"
             check(heading in page.content(), f"{language}: the invoice explains each line")
             check(page.locator("svg[role=img]").count() >= 2, f"{language}: the invoice draws its decomposition")

@@ -189,4 +189,24 @@ import Testing
         for subject in acknowledged { #expect(counts[subject] == 50, "acknowledged batch \(subject) is missing or partial") }
         #expect(counts.values.allSatisfy { $0 == 50 }, "a batch was stored in part")
     }
+
+    /// `hourmeter demo` replaces only a folder it made: a file, a project folder or any other
+    /// non-empty folder is refused before anything is touched.
+    @Test func theDemoRefusesFoldersThatAreNotItsOwn() throws {
+        let files = FileManager.default
+        let file = temporaryDirectory() + ".txt"
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: file))
+        let project = temporaryDirectory()
+        try files.createDirectory(atPath: project + "/.git", withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: project + "/README.md"))
+        let other = temporaryDirectory()
+        try files.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: other + "/notes.txt"))
+        for path in [file, project, other] {
+            let result = try Self.run(["demo", "--data-dir", path, "--port", "1", "--seed-only"])
+            #expect(result.status != 0, "\(path)")
+        }
+        #expect(files.fileExists(atPath: file) && files.fileExists(atPath: project + "/README.md") && files.fileExists(atPath: other + "/notes.txt"))
+    }
 }
+

@@ -39,8 +39,12 @@ import Testing
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
+        // Ten minutes at most: a hung browser or demo fails the test instead of stalling CI.
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 600, execute: watchdog)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        watchdog.cancel()
         let problems = output.split(separator: "\n").filter { $0.hasPrefix("PROBLEM") || $0.hasPrefix("FAIL") || $0.hasPrefix("Traceback") }
         #expect(process.terminationStatus == 0, "\(problems.joined(separator: "\n"))\n\(output.suffix(3000))")
         #expect(output.contains("console browser test:") && output.contains(", 0 problems"))

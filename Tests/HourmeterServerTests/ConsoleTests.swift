@@ -169,4 +169,38 @@ import Testing
             #expect(ConsoleLanguage.en.money(ExactDecimal("1500")!, Currency(code: "JPY")!) == "¥1,500")
         }
     }
+
+    /// Whatever a maker names things, pages show it as text: no markup gets through, and a
+    /// serial with spaces, a slash or Chinese characters still has a working page.
+    @Test func namesAreEscapedAndOddSerialsHavePages() async throws {
+        try await withLiveServer { fixture in
+            let (_, maker) = try await fixture.tenantWithKey("Escaping maker")
+            func created(_ path: String, _ body: [String: Any]) async throws -> String {
+                let answer = try await fixture.request(.post, path, key: maker, json: JSONText.serialize(body))
+                #expect(answer.status == .created, "\(answer.text)")
+                return try answer.json()["id"] as! String
+            }
+            let model = try await created("/api/v1/device-models", ["name": "M", "category": "c"])
+            let customer = try await created("/api/v1/customers", ["name": "<script>alert(1)</script> & Co", "currency": "CNY", "time_zone": "UTC"])
+            let serial = "挖掘机 A/7 <b>"
+            _ = try await created("/api/v1/devices", ["serial": serial, "model": model, "customer": customer])
+            let browser = Browser(fixture)
+            _ = try await browser.signIn(maker)
+            let customers = try await browser.go(.get, "/console/customers")
+            #expect(customers.text.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co") && !customers.text.contains("<script>"))
+            let fleet = try await browser.go(.get, "/console/fleet")
+            #expect(fleet.text.contains("挖掘机 A/7 &lt;b&gt;") && !fleet.text.contains("<b>"))
+            let link = try #require(fleet.text.firstMatch(of: /href="(\/console\/devices\/[^"]+)"/)?.1)
+            #expect(!link.dropFirst("/console/devices/".count).contains("/"))
+            let page = try await browser.go(.get, String(link))
+            #expect(page.status == .ok && page.text.contains("挖掘机 A/7 &lt;b&gt;"), "\(link)")
+            // Signing in again ends the session this browser had.
+            let old = try #require(browser.cookies["hm_session"])
+            _ = try await browser.signIn(maker)
+            #expect(browser.cookies["hm_session"] != old)
+            browser.cookies["hm_session"] = old
+            #expect(try await browser.go(.get, "/console/fleet").status == .seeOther)
+        }
+    }
 }
+

@@ -6,10 +6,10 @@ import HourmeterStore
 /// the same pace: the customer's "projected bill".
 ///
 /// The period so far is rated exactly as the billing run would rate it (same usage reads, same
-/// statement). The projection keeps the fees and the commitment as they are and continues each
-/// usage line's amount in proportion to the time left (amount × period ÷ elapsed, rounded
-/// half-even to the currency): an estimate, and labelled as one; tiers reached later are not
-/// anticipated.
+/// statement). The projection keeps the fees as they are, continues each usage line's amount in
+/// proportion to the time (amount × period ÷ elapsed, rounded half-even to the currency), and
+/// applies the minimum commitment to the result: an estimate, and labelled as one; tiers
+/// reached later are not anticipated.
 public struct BillingProjection: Sendable {
     let store: Store
 
@@ -41,13 +41,17 @@ public struct BillingProjection: Sendable {
         let statement = try InvoiceComputation.statement(plan: plan, evidence: evidence)
         let elapsed = ExactDecimal(Int(max(1, (atMicros - from) / 1_000_000)))
         let remaining = ExactDecimal(Int(max(0, (period.endMicros - from) / 1_000_000)))
-        var projectedTotal = statement.total
+        // The projected subtotal is today's with each usage line continued; the commitment then
+        // applies to it as it does to any statement. `statement.total` is the (prorated)
+        // commitment when it topped today's subtotal up, and today's subtotal otherwise, which
+        // the projection never falls below: so the larger of the two is the projected total.
+        var projectedSubtotal = statement.subtotal
         var lines: [(String, ExactDecimal?, ExactDecimal, ExactDecimal)] = []
         for line in statement.lines where line.kind == .usage {
             let projected = try line.amount.multiplied(by: remaining).divided(by: elapsed, scale: plan.currency.minorUnits)
-            projectedTotal = try projectedTotal.adding(projected.subtracting(line.amount))
+            projectedSubtotal = try projectedSubtotal.adding(projected.subtracting(line.amount))
             lines.append((line.charge, line.quantity, line.amount, projected))
         }
-        return Result(period: period, currency: plan.currency, soFar: statement, projectedTotal: max(projectedTotal, statement.total), usage: lines)
+        return Result(period: period, currency: plan.currency, soFar: statement, projectedTotal: max(projectedSubtotal, statement.total), usage: lines)
     }
 }

@@ -90,7 +90,7 @@ enum ConsoleText {
          trend, velocity, usageByState, stateTimeline, customer, plan, status, total, period, number, amountDue, line, quantity, rate,
          amount, decomposition, rule, noData, notFound, notFoundHelp, forbidden, csrfFailed, priceAgainstUsage, charge, units,
          usageThisPeriod, projectedBill, projectedHelp, runHours, energy, stream, month, serial, lastSeen, tableEquivalent, language,
-         unknownZone, paid, back, seconds, partnerNoPages, noCustomerBound, subscriptionTotal, unboundHelp
+         unknownZone, paid, back, seconds, partnerNoPages, noCustomerBound, subscriptionTotal, unboundHelp, failed, failedHelp, creditNotes
 
     var english: String {
         switch self {
@@ -162,6 +162,9 @@ enum ConsoleText {
         case .noCustomerBound: "This customer key is not bound to a customer"
         case .subscriptionTotal: "Subtotal"
         case .unboundHelp: "Create the key with {\"role\":\"customer\",\"customer\":\"cus_…\"} to see that customer's devices and invoices."
+        case .failed: "Something went wrong"
+        case .failedHelp: "The page could not be made (the request was refused or the server could not reach its data). Nothing was changed; try again."
+        case .creditNotes: "Credit notes"
         }
     }
 
@@ -235,6 +238,9 @@ enum ConsoleText {
         case .noCustomerBound: "此客户密钥未绑定客户"
         case .subscriptionTotal: "小计"
         case .unboundHelp: "创建密钥时使用 {\"role\":\"customer\",\"customer\":\"cus_…\"}，即可查看该客户的设备和发票。"
+        case .failed: "出现问题"
+        case .failedHelp: "无法生成此页面（请求被拒绝或服务器无法读取数据）。未做任何更改，请重试。"
+        case .creditNotes: "贷项通知"
         }
     }
 }

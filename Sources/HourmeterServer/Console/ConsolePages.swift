@@ -3,8 +3,9 @@ import HourmeterCore
 import HourmeterStore
 import Hummingbird
 
-/// The console's pages. Each reads what it shows in a few bulk queries (a page renders in
-/// milliseconds, well inside the browser test's 1 s).
+/// The console's pages. Each reads what it shows in bulk (one grouped query for the trends of
+/// a whole fleet, lists page by page); the overview reads the tenant's ledger, which grows with
+/// its history (a summary table is the next step when that matters).
 extension ConsoleRoutes {
     static let day: Int64 = 86_400_000_000
     static let revenueStreams: [(account: LedgerAccount, en: String, zh: String)] = [
@@ -25,31 +26,31 @@ extension ConsoleRoutes {
             let index = today.year! * 12 + today.month! - 1 - back
             return (index / 12, index % 12 + 1)
         }
-        // Revenue by stream from the ledger (credits to revenue accounts, less credit notes). The
-        // chart places an invoice's revenue in the month it was earned (its period's start);
-        // the card counts what was posted this calendar month.
-        let periodStarts = Dictionary(try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 1_000, after: nil)
-            .map { ($0.id, $0.period.startMicros) }, uniquingKeysWith: { a, _ in a })
-        var revenue: [String: [String: ExactDecimal]] = [:]  // stream → "yyyy-m" → amount
-        var currencies: [String: Int] = [:]
-        var thisMonth = ExactDecimal.zero
+        // Revenue by currency and stream from the ledger: credits to revenue accounts (sign
+        // turned), credit notes apart. Every entry refers to an invoice: the chart places it in
+        // the month that invoice's service was earned (its period's middle; its start is local
+        // midnight, the day before in UTC east of Greenwich), so a void or credit note lands in
+        // the month it corrects. The card counts what was posted this calendar month.
+        let invoices = try await allInvoices(tenantID)
+        let earned = Dictionary(invoices.map { ($0.id, $0.period.startMicros + ($0.period.endMicros - $0.period.startMicros) / 2) }, uniquingKeysWith: { a, _ in a })
         func monthKey(_ micros: Int64) -> String {
             let parts = calendar.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(micros) / 1e6))
             return "\(parts.year!)-\(parts.month!)"
         }
         let thisMonthKey = "\(today.year!)-\(today.month!)"
+        let creditNotes = "contra"
+        var revenue: [String: [String: [String: ExactDecimal]]] = [:]  // currency → stream → "yyyy-m" → amount
+        var thisMonth: [String: ExactDecimal] = [:]
         for entry in try await store.billing.ledger(tenantID: tenantID) {
-            let earned = entry.kind == "invoice.finalized" ? periodStarts[entry.reference] ?? entry.atMicros : entry.atMicros
-            let key = monthKey(earned), posted = monthKey(entry.atMicros)
+            let key = monthKey(earned[entry.reference] ?? entry.atMicros), posted = monthKey(entry.atMicros)
             for posting in entry.postings where posting.account.hasPrefix("revenue:") || posting.account == LedgerAccount.creditNotes.rawValue {
-                let stream = posting.account == LedgerAccount.creditNotes.rawValue ? LedgerAccount.revenueUsage.rawValue : posting.account
-                revenue[stream, default: [:]][key] = try (revenue[stream]?[key] ?? .zero).subtracting(posting.amount)
-                if posted == thisMonthKey { thisMonth = try thisMonth.subtracting(posting.amount) }
-                currencies[posting.currency, default: 0] += 1
+                let stream = posting.account == LedgerAccount.creditNotes.rawValue ? creditNotes : posting.account
+                let amount = posting.amount.negated()
+                revenue[posting.currency, default: [:]][stream, default: [:]][key] = try (revenue[posting.currency]?[stream]?[key] ?? .zero).adding(amount)
+                if posted == thisMonthKey { thisMonth[posting.currency] = try (thisMonth[posting.currency] ?? .zero).adding(amount) }
             }
         }
-        let currency = currencies.max { $0.value < $1.value }.flatMap { Currency(code: $0.key) } ?? Currency(code: "CNY")!
-        let subscriptions = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: nil)
+        let subscriptions = try await allSubscriptions(tenantID)
         let active = subscriptions.filter { $0.startMicros <= now && ($0.endsAtMicros.map { $0 > now } ?? true) }.count
         let fleet = try await store.health.fleet(tenantID: tenantID, limit: 10_000)
         var zones: [String: Int] = [:]
@@ -57,22 +58,31 @@ extension ConsoleRoutes {
         let alarms = try await store.health.alarms(tenantID: tenantID, status: "open", serial: nil, limit: 1_000).count
 
         var body = "<div class=\"cards\">"
-        body += "<div class=\"card\"><div class=\"muted\">\(HTML.escape(t(.revenueThisMonth)))</div><div class=\"value\" data-amount=\"\(currency.format(thisMonth))\">\(HTML.escape(language.money(thisMonth, currency)))</div></div>"
+        let currencies = revenue.keys.sorted()
+        for code in currencies.isEmpty ? ["CNY"] : currencies {
+            let currency = Currency(code: code) ?? Currency(code: "CNY")!
+            let amount = thisMonth[code] ?? .zero
+            body += "<div class=\"card\"><div class=\"muted\">\(HTML.escape(t(.revenueThisMonth)))</div><div class=\"value\" data-amount=\"\(currency.format(amount))\">\(HTML.escape(language.money(amount, currency)))</div></div>"
+        }
         body += "<div class=\"card\"><div class=\"muted\">\(HTML.escape(t(.activeSubscriptions)))</div><div class=\"value\">\(active)</div></div>"
         body += "<div class=\"card\"><div class=\"muted\">\(HTML.escape(t(.openAlarms)))</div><div class=\"value\">\(alarms)</div></div>"
         body += "<div class=\"card\"><div class=\"muted\">\(HTML.escape(t(.devicesByZone)))</div><div>"
         body += ["A", "B", "C", "D", "none"].map { "\(HTML.zoneBadge($0 == "none" ? nil : $0, language)) \(zones[$0] ?? 0)" }.joined(separator: " &nbsp; ")
         body += "</div></div></div>"
-        body += "<h2>\(HTML.escape(t(.revenueByMonth)))</h2>"
-        let streams = Self.revenueStreams.filter { revenue[$0.account.rawValue] != nil }
-        body += SVGChart.stackedBars(
-            title: t(.revenueByMonth), labels: months.map { language.month(year: $0.year, month: $0.month) },
-            series: streams.map { stream in
-                (language == .en ? stream.en : stream.zh, months.map { month in
-                    Double(revenue[stream.account.rawValue]?["\(month.year)-\(month.month)"]?.description ?? "0") ?? 0
-                })
-            },
-            format: { value in language.money(ExactDecimal("\(Int(value.rounded()))") ?? .zero, currency) }, language: language)
+        for code in currencies {
+            let currency = Currency(code: code) ?? Currency(code: "CNY")!
+            let byStream = revenue[code] ?? [:]
+            var streams = Self.revenueStreams.filter { byStream[$0.account.rawValue] != nil }.map { ($0.account.rawValue, language == .en ? $0.en : $0.zh) }
+            if byStream[creditNotes] != nil { streams.append((creditNotes, t(.creditNotes))) }
+            let keys = months.map { "\($0.year)-\($0.month)" }
+            body += "<h2>\(HTML.escape(t(.revenueByMonth))) (\(HTML.escape(code)))</h2>"
+            body += SVGChart.stackedBars(
+                title: "\(t(.revenueByMonth)) (\(code))", labels: months.map { language.month(year: $0.year, month: $0.month) },
+                series: streams.map { stream in (stream.1, keys.map { Double(byStream[stream.0]?[$0]?.description ?? "0") ?? 0 }) },
+                format: { value in language.money(ExactDecimal(Int(min(max(value, -9e15), 9e15).rounded())), currency) },
+                cells: keys.map { key in streams.map { language.money(byStream[$0.0]?[key] ?? .zero, currency) } },
+                language: language)
+        }
         body += "<h2>\(HTML.escape(t(.devicesByZone)))</h2>"
         body += HTML.table(headers: [t(.zone), t(.devices)], rows: ["A", "B", "C", "D", "none"].map { [HTML.zoneBadge($0 == "none" ? nil : $0, language), "\(zones[$0] ?? 0)"] }, numeric: [1])
         return render(visit, title: t(.overview), body: body)
@@ -81,13 +91,14 @@ extension ConsoleRoutes {
     func fleet(_ visit: Visit) async throws -> Response {
         let t = visit.language.text, language = visit.language
         let tenantID = visit.caller.tenantID, now = configuration.nowMicros()
-        let names = Dictionary(try await store.customers.customers(tenantID: tenantID, limit: 1_000, after: nil).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        let owners = Dictionary(try await store.customers.devices(tenantID: tenantID, customerID: nil, limit: 1_000, after: nil).map { ($0.serial, $0.customerID) },
-                                uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(try await allCustomers(tenantID).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let owners = Dictionary(try await allDevices(tenantID, customerID: nil).map { ($0.serial, $0.customerID) }, uniquingKeysWith: { a, _ in a })
         var rows: [[String]] = []
-        for device in try await store.health.fleet(tenantID: tenantID, limit: 1_000) {
-            let trend = try await store.health.trend(tenantID: tenantID, serial: device.serial, fromMicros: now - 30 * Self.day, toMicros: now, buckets: 30)
-            let link = "/console/devices/\(device.serial.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? device.serial)"
+        let fleet = try await store.health.fleet(tenantID: tenantID, limit: 10_000)
+        let trends = try await store.health.trends(tenantID: tenantID, serials: fleet.map(\.serial), fromMicros: now - 30 * Self.day, toMicros: now, buckets: 30)
+        for device in fleet {
+            let trend = trends[device.serial] ?? []
+            let link = Self.deviceLink(device.serial)
             rows.append([
                 "<a href=\"\(HTML.escape(link))\">\(HTML.escape(device.serial))</a>",
                 HTML.escape(owners[device.serial].flatMap { $0 }.flatMap { names[$0] } ?? "–"),
@@ -106,9 +117,9 @@ extension ConsoleRoutes {
     func customers(_ visit: Visit) async throws -> Response {
         let t = visit.language.text
         let tenantID = visit.caller.tenantID
-        let devices = try await store.customers.devices(tenantID: tenantID, customerID: nil, limit: 1_000, after: nil)
-        let subscriptions = try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: nil)
-        let rows = try await store.customers.customers(tenantID: tenantID, limit: 1_000, after: nil).map { customer -> [String] in
+        let devices = try await allDevices(tenantID, customerID: nil)
+        let subscriptions = try await allSubscriptions(tenantID)
+        let rows = try await allCustomers(tenantID).map { customer -> [String] in
             let plans = Set(subscriptions.filter { $0.customerID == customer.id }.map { "\($0.planKey) v\($0.planVersion)" }).sorted()
             return [HTML.escape(customer.name), HTML.escape(customer.currency.code), HTML.escape(customer.timeZone),
                     "\(devices.filter { $0.customerID == customer.id }.count)", HTML.escape(plans.joined(separator: ", "))]
@@ -132,10 +143,12 @@ extension ConsoleRoutes {
                 // Price against usage: the charge's model at 21 quantities up to a scale that shows its tiers.
                 let top = Self.chartScale(charge.model)
                 let quantities = (0...20).map { try! ExactDecimal(top).multiplied(by: ExactDecimal($0)).divided(by: ExactDecimal(20), scale: 6) }
-                let amounts = quantities.map { quantity in (try? charge.model.rate(units: quantity).amount).flatMap { Double($0.description) } }
+                let exact = quantities.map { quantity in try? charge.model.rate(units: quantity).amount }
+                let amounts = exact.map { $0.flatMap { Double($0.description) } }
                 body += "<h3>\(HTML.escape(t(.priceAgainstUsage))): \(HTML.escape(charge.name ?? charge.key)) <span class=\"muted\">(\(HTML.escape(charge.model.name)), \(HTML.escape(charge.meter)))</span></h3>"
                 body += SVGChart.lines(title: "\(t(.priceAgainstUsage)): \(charge.name ?? charge.key)", xLabels: quantities.map { Self.short($0) },
-                                       series: [("\(t(.amount)) (\(version.currency.code))", amounts)], language: language, height: 200)
+                                       series: [("\(t(.amount)) (\(version.currency.code))", amounts)],
+                                       cells: exact.map { [$0.map { language.money($0, version.currency) } ?? "–"] }, language: language, height: 200)
             }
         }
         return render(visit, title: t(.plans), body: body.isEmpty ? "<p class=\"muted\">\(HTML.escape(t(.noData)))</p>" : body)
@@ -151,12 +164,12 @@ extension ConsoleRoutes {
         var ranges: [PriceRange] = []
         switch model {
         case .graduated(let list), .volume(let list), .graduatedPercentage(let list): ranges = list
-        case .package(_, let size, let free): return max(10, Int(((Double(free.description) ?? 0) + 10 * (Double(size.description) ?? 100)).rounded(.up)))
+        case .package(_, let size, let free): return Int(min(max(10, ((Double(free.description) ?? 0) + 10 * (Double(size.description) ?? 100)).rounded(.up)), 1e12))
         default: break
         }
         let boundaries = ranges.compactMap { $0.toValue ?? ($0.fromValue.isZero ? nil : $0.fromValue) }.compactMap { Double($0.description) }
         guard let last = boundaries.max(), last > 0 else { return 1_000 }
-        return max(10, Int((last * 2).rounded(.up)))
+        return Int(min(max(10, (last * 2).rounded(.up)), 1e12))
     }
 
     // MARK: Customer
@@ -168,21 +181,22 @@ extension ConsoleRoutes {
             return render(visit, title: t(.noCustomerBound), body: "<p class=\"muted\">\(HTML.escape(t(.unboundHelp)))</p>")
         }
         let tenantID = visit.caller.tenantID, now = configuration.nowMicros()
-        let devices = try await store.customers.devices(tenantID: tenantID, customerID: customerID, limit: 1_000, after: nil)
+        let devices = try await allDevices(tenantID, customerID: customerID)
         let fleet = Dictionary(try await store.health.fleet(tenantID: tenantID, limit: 10_000).map { ($0.serial, $0) }, uniquingKeysWith: { a, _ in a })
+        let trends = try await store.health.trends(tenantID: tenantID, serials: devices.map(\.serial), fromMicros: now - 30 * Self.day, toMicros: now, buckets: 30)
         var body = "<h2>\(HTML.escape(t(.devices)))</h2>"
         var rows: [[String]] = []
         for device in devices.sorted(by: { (fleet[$0.serial]?.health?.zone ?? "", $0.serial) > (fleet[$1.serial]?.health?.zone ?? "", $1.serial) }) {
             let health = fleet[device.serial]?.health
-            let trend = try await store.health.trend(tenantID: tenantID, serial: device.serial, fromMicros: now - 30 * Self.day, toMicros: now, buckets: 30)
-            rows.append(["<a href=\"/console/devices/\(HTML.escape(device.serial))\">\(HTML.escape(device.serial))</a>", HTML.zoneBadge(health?.zone, language),
+            let trend = trends[device.serial] ?? []
+            rows.append(["<a href=\"\(HTML.escape(Self.deviceLink(device.serial)))\">\(HTML.escape(device.serial))</a>", HTML.zoneBadge(health?.zone, language),
                          health.map { language.number($0.index) } ?? "–", SVGChart.sparkline(trend.map(\.meanIndex), label: "\(t(.healthIndex)) \(device.serial)", maximum: 100),
                          HTML.escape(health?.state ?? "–")])
         }
         body += HTML.table(headers: [t(.serial), t(.zone), t(.healthIndex), t(.trend), t(.state)], rows: rows, numeric: [2])
         // This period: usage so far and the projected bill, per subscription.
         let projection = BillingProjection(store: store)
-        for subscription in try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: nil) where subscription.customerID == customerID {
+        for subscription in try await allSubscriptions(tenantID) where subscription.customerID == customerID {
             guard let result = try await projection.project(tenantID: tenantID, subscription: subscription, atMicros: now) else { continue }
             body += "<h2>\(HTML.escape(t(.usageThisPeriod))) · \(HTML.escape(subscription.planKey)) · \(HTML.escape(language.date(result.period.startMicros, timeZone: subscription.timeZone))) – \(HTML.escape(language.date(result.period.endMicros - 1, timeZone: subscription.timeZone)))</h2>"
             body += HTML.table(headers: [t(.charge), t(.quantity), t(.amount), t(.projectedBill)], rows: result.usage.map {
@@ -200,7 +214,7 @@ extension ConsoleRoutes {
 
     /// The invoices a visitor may see: all of the tenant's for a maker, the bound customer's for a customer key.
     func visibleInvoices(_ visit: Visit) async throws -> [Invoice] {
-        let all = try await store.billing.invoices(tenantID: visit.caller.tenantID, subscriptionID: nil, limit: 1_000, after: nil)
+        let all = try await allInvoices(visit.caller.tenantID)
         guard visit.isCustomer else { return all }
         guard let customerID = visit.caller.customerID else { return [] }
         return all.filter { $0.customerID == customerID }
@@ -208,7 +222,7 @@ extension ConsoleRoutes {
 
     func invoices(_ visit: Visit) async throws -> Response {
         let t = visit.language.text, language = visit.language
-        let names = Dictionary(try await store.customers.customers(tenantID: visit.caller.tenantID, limit: 1_000, after: nil).map { ($0.id, ($0.name, $0.timeZone)) },
+        let names = Dictionary(try await allCustomers(visit.caller.tenantID).map { ($0.id, ($0.name, $0.timeZone)) },
                                uniquingKeysWith: { a, _ in a })
         let rows = try await visibleInvoices(visit).sorted { ($0.period.startMicros, $0.id) > ($1.period.startMicros, $1.id) }.map { invoice -> [String] in
             let zone = names[invoice.customerID]?.1 ?? "UTC"
@@ -225,7 +239,9 @@ extension ConsoleRoutes {
 
     func invoice(_ visit: Visit, id: String) async throws -> Response {
         let t = visit.language.text, language = visit.language
-        guard let invoice = try await visibleInvoices(visit).first(where: { $0.id == id }) else { throw ConsoleError.notFound }
+        // One invoice read by id, then the same rule as the list: a customer key sees its customer's only.
+        guard let invoice = try await store.billing.invoice(tenantID: visit.caller.tenantID, id: id),
+              !visit.isCustomer || (visit.caller.customerID != nil && invoice.customerID == visit.caller.customerID) else { throw ConsoleError.notFound }
         let customer = try await store.customers.customer(tenantID: visit.caller.tenantID, id: invoice.customerID)
         let zone = customer?.timeZone ?? "UTC"
         let currency = invoice.currency
@@ -306,6 +322,40 @@ extension ConsoleRoutes {
         return render(visit, title: "\(t(.device)) \(serial)", body: body)
     }
 
+    /// A device page's address: the serial percent-encoded (serials are free text).
+    static func deviceLink(_ serial: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return "/console/devices/" + (serial.addingPercentEncoding(withAllowedCharacters: allowed) ?? serial)
+    }
+
+    // Whole lists, page by page (the stores answer at most 1,000 rows a call).
+    func allInvoices(_ tenantID: String) async throws -> [Invoice] {
+        try await Self.pages(id: \.id) { try await store.billing.invoices(tenantID: tenantID, subscriptionID: nil, limit: 1_000, after: $0) }
+    }
+
+    func allSubscriptions(_ tenantID: String) async throws -> [Subscription] {
+        try await Self.pages(id: \.id) { try await store.subscriptions.subscriptions(tenantID: tenantID, limit: 1_000, after: $0) }
+    }
+
+    func allCustomers(_ tenantID: String) async throws -> [Customer] {
+        try await Self.pages(id: \.id) { try await store.customers.customers(tenantID: tenantID, limit: 1_000, after: $0) }
+    }
+
+    func allDevices(_ tenantID: String, customerID: String?) async throws -> [Device] {
+        try await Self.pages(id: \.id) { try await store.customers.devices(tenantID: tenantID, customerID: customerID, limit: 1_000, after: $0) }
+    }
+
+    static func pages<T>(id: KeyPath<T, String>, _ page: (String?) async throws -> [T]) async throws -> [T] {
+        var all: [T] = [], after: String?
+        while true {
+            let next = try await page(after)
+            all += next
+            guard next.count == 1_000, let last = next.last else { return all }
+            after = last[keyPath: id]
+        }
+    }
+
     static let stateColours = ["off": "#9aa5b1", "idle": "#e9c46a", "running": "#2a9d8f", "peak": "#e76f51", "unknown": "#cfd6de"]
 
     static func stateTimeline(_ states: [(timeMicros: Int64, state: String)], from: Int64, to: Int64, language: ConsoleLanguage) -> String {
@@ -313,12 +363,17 @@ extension ConsoleRoutes {
         let width = 760.0, height = 36.0
         var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"\(HTML.escape(language.text(.stateTimeline)))\"><title>\(HTML.escape(language.text(.stateTimeline)))</title>"
         var counts: [String: Int] = [:]
-        for (index, sample) in states.enumerated() {
-            let end = index + 1 < states.count ? states[index + 1].timeMicros : to
-            let x = Double(sample.timeMicros - from) / Double(to - from) * width
-            let w = max(0.5, Double(end - sample.timeMicros) / Double(to - from) * width)
-            svg += "<rect x=\"\(SVGChart.format(x))\" y=\"4\" width=\"\(SVGChart.format(w))\" height=\"24\" fill=\"\(stateColours[sample.state] ?? "#cfd6de")\"/>"
+        // One band per run of equal states, not per window.
+        var runs: [(start: Int64, state: String)] = []
+        for sample in states {
             counts[sample.state, default: 0] += 1
+            if runs.last?.state != sample.state { runs.append((sample.timeMicros, sample.state)) }
+        }
+        for (index, run) in runs.enumerated() {
+            let end = index + 1 < runs.count ? runs[index + 1].start : min(to, states.last!.timeMicros + 3_600_000_000)
+            let x = Double(run.start - from) / Double(to - from) * width
+            let w = max(0.5, Double(end - run.start) / Double(to - from) * width)
+            svg += "<rect x=\"\(SVGChart.format(x))\" y=\"4\" width=\"\(SVGChart.format(w))\" height=\"24\" fill=\"\(stateColours[run.state] ?? "#cfd6de")\"/>"
         }
         svg += "</svg>"
         let names = ["off", "idle", "running", "peak", "unknown"].filter { counts[$0] != nil }

@@ -4,6 +4,7 @@ import HTTPTypes
 import HourmeterCore
 import HourmeterStore
 import Hummingbird
+import Logging
 
 /// The console under `/console`: server-rendered pages for makers and customers.
 ///
@@ -16,6 +17,7 @@ import Hummingbird
 struct ConsoleRoutes {
     let store: Store
     let configuration: ServerConfiguration
+    let logger = Logger(label: "hourmeter.console")
 
     static let sessionCookie = "hm_session"
     static let signInCookie = "hm_signin"
@@ -42,15 +44,19 @@ struct ConsoleRoutes {
 
     func register(on router: Router<AppRequestContext>) {
         router.get("console") { request, _ -> Response in
-            guard try await visit(request, path: "/console") != nil else { return HTML.redirect("/console/sign-in") }
-            let visit = try await visit(request, path: "/console")!
+            guard let visit = try await visit(request, path: "/console") else { return HTML.redirect("/console/sign-in") }
             return HTML.redirect(visit.isCustomer ? "/console/home" : "/console/overview")
         }
         router.get("console/sign-in") { request, _ -> Response in
             signInPage(language: language(request), error: nil, secure: isSecure(request))
         }
         router.post("console/sign-in") { request, _ -> Response in
-            try await signIn(request)
+            do { return try await signIn(request) } catch {
+                let language = language(request)
+                return HTML.response(HTML.page(title: language.text(.failed), language: language, path: "/console/sign-in", navigation: [], signOutToken: nil,
+                                               body: "<p class=\"error\">\(HTML.escape(language.text(.failedHelp)))</p><p><a href=\"/console/sign-in\">\(HTML.escape(language.text(.signIn)))</a></p>"),
+                                     status: .badRequest)
+            }
         }
         router.post("console/sign-out") { request, _ -> Response in
             try await page(request, path: "/console/sign-out") { visit in
@@ -78,7 +84,9 @@ struct ConsoleRoutes {
             return try await page(request, path: "/console/invoices") { try await invoice($0, id: id) }
         }
         router.get("console/devices/{serial}") { request, context in
-            let serial = context.parameters.get("serial") ?? ""
+            // Serials are free text: links percent-encode them, and the router does not decode.
+            let raw = context.parameters.get("serial") ?? ""
+            let serial = raw.removingPercentEncoding ?? raw
             return try await page(request, path: "/console/devices") { try await device($0, serial: serial) }
         }
     }
@@ -142,6 +150,12 @@ struct ConsoleRoutes {
             return HTML.response(HTML.page(title: language.text(.forbidden), language: language, path: path, navigation: [], signOutToken: nil,
                                            body: "<p class=\"error\">\(HTML.escape(language.text(.csrfFailed)))</p><p><a href=\"/console\">\(HTML.escape(language.text(.back)))</a></p>"),
                                  status: .forbidden)
+        } catch {
+            // Anything else (a form too large, the database away): a page, not problem+json.
+            logger.error("console page failed", metadata: ["path": "\(path)", "error": "\(String(reflecting: error))"])
+            return HTML.response(HTML.page(title: language.text(.failed), language: language, path: path, navigation: [], signOutToken: nil,
+                                           body: "<p class=\"error\">\(HTML.escape(language.text(.failedHelp)))</p><p><a href=\"/console\">\(HTML.escape(language.text(.back)))</a></p>"),
+                                 status: .internalServerError)
         }
     }
 
@@ -187,6 +201,10 @@ struct ConsoleRoutes {
         guard secret.hasPrefix(APIKeyMaterial.prefix), secret.utf8.count <= 128,
               let record = try await store.tenants.apiKey(hash: APIKeyMaterial.hash(of: secret)) else {
             return signInPage(language: language, error: language.text(.wrongKey), secure: isSecure(request), status: .unauthorized)
+        }
+        // A new session each time; the one this browser had (if any) ends here.
+        if let previous = request.cookies[Self.sessionCookie]?.value, !previous.isEmpty {
+            try await store.tenants.deleteSession(idHash: Self.hash(previous))
         }
         let id = Self.randomToken(), now = configuration.nowMicros()
         try await store.tenants.createSession(idHash: Self.hash(id), keyID: record.id, csrf: Self.randomToken(), nowMicros: now,

@@ -23,8 +23,10 @@ enum SVGChart {
 
     /// Lines over shared x labels, with y gridlines; optional horizontal reference lines
     /// (zone boundaries). Followed by its table.
+    /// `cells`, when given, are the table's exact figures (rows by x label, columns by series):
+    /// the drawing may round, the table does not.
     static func lines(title: String, xLabels: [String], series: [(name: String, values: [Double?])], references: [(label: String, value: Double)] = [],
-                      language: ConsoleLanguage, width: Double = 760, height: Double = 240) -> String {
+                      cells: [[String]]? = nil, language: ConsoleLanguage, width: Double = 760, height: Double = 240) -> String {
         let left = 48.0, right = 12.0, top = 12.0, bottom = 28.0
         let all = series.flatMap { $0.values.compactMap { $0 } } + references.map(\.value)
         guard !all.isEmpty, xLabels.count >= 2 else { return "<p class=\"muted\">\(HTML.escape(language.text(.noData)))</p>" }
@@ -58,14 +60,16 @@ enum SVGChart {
         svg += "</svg>"
         if series.count > 1 { svg += legend(series.map(\.name)) }
         let rows = xLabels.enumerated().map { index, label in
-            [HTML.escape(label)] + series.map { line in line.values[index].map { format($0) } ?? "–" }
+            [HTML.escape(label)] + (cells.map { $0[index].map(HTML.escape) } ?? series.map { line in line.values[index].map { format($0) } ?? "–" })
         }
         return "<div class=\"chart\">\(svg)</div>" + equivalent(HTML.table(headers: [""] + series.map(\.name), rows: rows, numeric: Set(1...series.count)), language)
     }
 
     /// Stacked vertical bars: one bar per label, one segment per series.
+    /// Negative values are not drawn (a stack cannot show them) but are in the table; `cells`
+    /// as for `lines`.
     static func stackedBars(title: String, labels: [String], series: [(name: String, values: [Double])], format valueText: (Double) -> String,
-                            language: ConsoleLanguage, width: Double = 760, height: Double = 240) -> String {
+                            cells: [[String]]? = nil, language: ConsoleLanguage, width: Double = 760, height: Double = 240) -> String {
         let left = 96.0, top = 12.0, bottom = 28.0
         let totals = labels.indices.map { index in series.reduce(0) { $0 + max(0, $1.values[index]) } }
         guard let peak = totals.max(), peak > 0 else { return "<p class=\"muted\">\(HTML.escape(language.text(.noData)))</p>" }
@@ -89,7 +93,9 @@ enum SVGChart {
             }
         }
         svg += "</svg>" + legend(series.map(\.name))
-        let rows = labels.enumerated().map { index, label in [HTML.escape(label)] + series.map { HTML.escape(valueText($0.values[index])) } }
+        let rows = labels.enumerated().map { index, label in
+            [HTML.escape(label)] + (cells.map { $0[index].map(HTML.escape) } ?? series.map { HTML.escape(valueText($0.values[index])) })
+        }
         return "<div class=\"chart\">\(svg)</div>" + equivalent(HTML.table(headers: [""] + series.map(\.name), rows: rows, numeric: Set(1...max(1, series.count))), language)
     }
 

@@ -209,7 +209,10 @@ struct SQLCustomerStore: CustomerStore {
             let devices = try await db.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
             let subscriptions = try await db.raw("SELECT id FROM subscriptions WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
             let keys = try await db.raw("SELECT id FROM signing_keys WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
-            if devices != nil || subscriptions != nil || keys != nil { throw CustomerStoreError.inUse("the customer (devices, subscriptions or signing keys refer to it)") }
+            let apiKeys = try await db.raw("SELECT id FROM api_keys WHERE tenant_id = \(bind: tenantID) AND customer_id = \(bind: id) LIMIT 1").first()
+            if devices != nil || subscriptions != nil || keys != nil || apiKeys != nil {
+                throw CustomerStoreError.inUse("the customer (devices, subscriptions, signing keys or API keys bound to it refer to it)")
+            }
             return !(try await db.raw("DELETE FROM customers WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) RETURNING id").all().isEmpty)
         }
     }

@@ -70,6 +70,8 @@ public protocol HealthStore: Sendable {
     func latest(tenantID: String, serial: String) async throws -> DeviceHealthRecord?
     /// `buckets` equal slices of `[from, to)`, empty ones left out.
     func trend(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [HealthPoint]
+    /// The trends of several devices in one read (the fleet page), by serial.
+    func trends(tenantID: String, serials: [String], fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [String: [HealthPoint]]
     /// Every device that reported or is registered, worst first (zone, then index).
     func fleet(tenantID: String, limit: Int) async throws -> [FleetDevice]
     /// The state of each window in `[from, to)`, oldest first, at most `limit`.

@@ -315,27 +315,37 @@ final class SQLHealthStore: HealthStore {
     }
 
     func trend(tenantID: String, serial: String, fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [HealthPoint] {
+        try await trends(tenantID: tenantID, serials: [serial], fromMicros: fromMicros, toMicros: toMicros, buckets: buckets)[serial] ?? []
+    }
+
+    func trends(tenantID: String, serials: [String], fromMicros: Int64, toMicros: Int64, buckets: Int) async throws -> [String: [HealthPoint]] {
+        guard !serials.isEmpty else { return [:] }
         let width = max(1, (toMicros - fromMicros + Int64(buckets) - 1) / Int64(buckets))
-        return try await backend.read { db in
-            try await db.raw("""
-                SELECT (time - \(bind: fromMicros)) / \(bind: width) AS bucket, COUNT(*) AS windows, AVG(health_index) AS mean_index,
-                    MIN(health_index) AS min_index, AVG(velocity_rms) AS mean_velocity, MAX(velocity_rms) AS max_velocity,
-                    MAX(zone) AS worst_zone, AVG(temperature) AS mean_temperature
-                FROM device_health_samples
-                WHERE tenant_id = \(bind: tenantID) AND serial = \(bind: serial) AND time >= \(bind: fromMicros) AND time < \(bind: toMicros)
-                    AND state IN ('running', 'peak', 'unknown')
-                GROUP BY bucket ORDER BY bucket
-                """).all().map { row in
-                HealthPoint(
+        var result: [String: [HealthPoint]] = [:]
+        for chunk in serials.chunked(500) {
+            let rows = try await backend.read { db in
+                try await db.raw("""
+                    SELECT serial, (time - \(bind: fromMicros)) / \(bind: width) AS bucket, COUNT(*) AS windows, AVG(health_index) AS mean_index,
+                        MIN(health_index) AS min_index, AVG(velocity_rms) AS mean_velocity, MAX(velocity_rms) AS max_velocity,
+                        MAX(zone) AS worst_zone, AVG(temperature) AS mean_temperature
+                    FROM device_health_samples
+                    WHERE tenant_id = \(bind: tenantID) AND serial IN (\(binds: Array(chunk))) AND time >= \(bind: fromMicros) AND time < \(bind: toMicros)
+                        AND state IN ('running', 'peak', 'unknown')
+                    GROUP BY serial, bucket ORDER BY serial, bucket
+                    """).all()
+            }
+            for row in rows {
+                result[try row.decode(column: "serial", as: String.self), default: []].append(HealthPoint(
                     fromMicros: fromMicros + (try row.decode(column: "bucket", as: Int64.self)) * width,
                     windows: try row.decode(column: "windows", as: Int.self), meanIndex: try row.decode(column: "mean_index", as: Double.self),
                     minimumIndex: try row.decode(column: "min_index", as: Double.self),
                     meanVelocityRMS: try row.decode(column: "mean_velocity", as: Double.self),
                     maximumVelocityRMS: try row.decode(column: "max_velocity", as: Double.self),
                     worstZone: try row.decode(column: "worst_zone", as: String.self),
-                    meanTemperature: try row.decode(column: "mean_temperature", as: Double?.self))
+                    meanTemperature: try row.decode(column: "mean_temperature", as: Double?.self)))
             }
         }
+        return result
     }
 
     func fleet(tenantID: String, limit: Int) async throws -> [FleetDevice] {
