@@ -331,6 +331,37 @@ private struct BillingFixture: Sendable {
         }
     }
 
+    /// The customer's projected bill: this period so far, rated as the billing run rates it,
+    /// with usage continued at the same pace and the minimum commitment (5,000) applied once.
+    @Test func theProjectedBillContinuesUsageAndAppliesTheCommitmentOnce() async throws {
+        try await withLiveServer(configure: { $0.nowMicros = { 1_795_694_400_000_000 } }) { app in
+            let fixture = try await BillingFixture.make(app)
+            let (subscriptionID, contract, hash) = try await fixture.subscribe(app)
+            for signer in [fixture.makerKey, fixture.customerKey] {
+                #expect(try await fixture.sign(app, contract: contract, hash: hash, with: signer).status == .created)
+            }
+            let tenantID = fixture.tenant
+            let subscription = try #require(try await app.store.subscriptions.subscription(tenantID: tenantID, id: subscriptionID))
+            let projection = BillingProjection(store: app.store)
+            // 11 November, 00:00 Shanghai: 10 of November's 30 days have passed.
+            let at = RFC3339.parseMicroseconds("2026-11-11T00:00:00+08:00")!
+            // 30 hours so far: 3,000 fee + 300 usage, topped up to 5,000; at this pace 900 of
+            // usage, 3,900, still topped up: 5,000.
+            let light = cloudEvent("nov-1", subject: "EX-1", time: "2026-11-05T02:00:00Z", data: #"{"hours":30,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(light)]").status == .noContent)
+            let first = try #require(try await projection.project(tenantID: tenantID, subscription: subscription, atMicros: at))
+            #expect(first.soFar.total == ExactDecimal(5000) && first.projectedTotal == ExactDecimal(5000))
+            #expect(first.usage.first?.soFar == ExactDecimal(300) && first.usage.first?.projected == ExactDecimal(900))
+            // 100 hours so far (1,000 on the first tier): 4,000 topped up to 5,000 today; at this
+            // pace 3,000 of usage, 6,000, above the commitment (counting the top-up as well would say 7,000).
+            let heavy = cloudEvent("nov-2", subject: "EX-1", time: "2026-11-06T02:00:00Z", data: #"{"hours":70,"state":"running"}"#)
+            #expect(try await app.request(.post, "/api/v1/events", key: fixture.key, json: "[\(heavy)]").status == .noContent)
+            let second = try #require(try await projection.project(tenantID: tenantID, subscription: subscription, atMicros: at))
+            #expect(second.soFar.total == ExactDecimal(5000) && second.projectedTotal == ExactDecimal(6000), "\(second.projectedTotal)")
+            #expect(second.period.startMicros == RFC3339.parseMicroseconds("2026-11-01T00:00:00+08:00"))
+        }
+    }
+
     @Test func creditingALineAndCancellingAtOnce() async throws {
         // The clock stands on 10 November 2026, Shanghai midnight.
         try await withLiveServer(configure: { $0.billingRunMaxAheadSeconds = 400 * 86_400; $0.nowMicros = { 1_794_240_000_000_000 } }) { app in

@@ -99,20 +99,8 @@ enum InvoiceDocuments {
         return xml + "</Invoice>\n"
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    /// XML text and attribute values: the same five characters as HTML's (one helper for both).
+    static func escape(_ text: String) -> String { HTML.escape(text) }
 
     // MARK: Explanations
 

@@ -5,6 +5,8 @@ import Hummingbird
 /// Server-rendered HTML: escaping and the page frame. Pages work without JavaScript and load
 /// nothing from elsewhere (styles are inline), so a page is one request.
 enum HTML {
+    /// The five characters that end text or an attribute value in HTML and XML; `&#39;` rather
+    /// than `&apos;`, which HTML 4 lacks.
     static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
