@@ -48,6 +48,8 @@ import Testing
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         watchdog.cancel()
+        // The script's closing line ("console browser test: N checks, M problems") for the log.
+        print(output.split(separator: "\n").last { $0.hasPrefix("console browser test:") } ?? "console browser test: no summary")
         let problems = output.split(separator: "\n").filter { $0.hasPrefix("PROBLEM") || $0.hasPrefix("FAIL") || $0.hasPrefix("Traceback") }
         #expect(process.terminationStatus == 0, "\(problems.joined(separator: "\n"))\n\(output.suffix(3000))")
         #expect(output.contains("console browser test:") && output.contains(", 0 problems"))

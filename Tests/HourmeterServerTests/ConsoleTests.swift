@@ -114,7 +114,7 @@ import Testing
             let mine = try await created("/api/v1/customers", #"{"name":"Mine Co","currency":"CNY","time_zone":"Asia/Shanghai"}"#)
             let theirs = try await created("/api/v1/customers", #"{"name":"Theirs Co","currency":"CNY","time_zone":"Asia/Shanghai"}"#)
             _ = try await created("/api/v1/devices", #"{"serial":"MINE-1","model":"\#(model)","customer":"\#(mine)"}"#)
-            _ = try await created("/api/v1/devices", #"{"serial":"THEIRS-1","model":"\#(model)","customer":"\#(theirs)"}"#)
+            let theirDevice = try await created("/api/v1/devices", #"{"serial":"THEIRS-1","model":"\#(model)","customer":"\#(theirs)"}"#)
             // A key is bound only to a customer of its own tenant, and only a customer key is.
             let bound = try await fixture.request(.post, "/api/v1/api-keys", key: maker, json: #"{"role":"customer","customer":"\#(mine)"}"#)
             let boundCustomer = try bound.json()["customer"] as? String
@@ -123,6 +123,15 @@ import Testing
             _ = try await fixture.request(.post, "/api/v1/api-keys", key: otherMaker, json: #"{"role":"customer","customer":"\#(mine)"}"#).problem(.badRequest, "validation")
             _ = try await fixture.request(.post, "/api/v1/api-keys", key: maker, json: #"{"role":"maker","customer":"\#(mine)"}"#).problem(.badRequest, "validation")
             #expect(try await fixture.store.tenants.apiKey(hash: APIKeyMaterial.hash(of: customerKey))?.tenantID == tenant)
+
+            // Through the API too, a bound key reads its own customer's records only.
+            let listed = try await fixture.request(.get, "/api/v1/customers", key: customerKey).jsonArray()
+            #expect(listed.map { $0["id"] as? String } == [mine])
+            _ = try await fixture.request(.get, "/api/v1/customers/\(theirs)", key: customerKey).problem(.notFound, "not-found")
+            let devices = try await fixture.request(.get, "/api/v1/devices?customer=\(theirs)", key: customerKey).jsonArray()
+            #expect(devices.map { $0["serial"] as? String } == ["MINE-1"])
+            _ = try await fixture.request(.get, "/api/v1/devices/\(theirDevice)", key: customerKey).problem(.notFound, "not-found")
+            #expect(try await fixture.request(.get, "/api/v1/devices/\(theirDevice)", key: maker).status == .ok)
 
             let customer = Browser(fixture)
             #expect(try await customer.signIn(customerKey).status == .seeOther)

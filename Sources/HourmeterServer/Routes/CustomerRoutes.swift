@@ -19,6 +19,11 @@ struct CustomerRoutes {
         group.get("customers") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
+            if let bound = caller.customerID {
+                // A key bound to a customer lists that customer only.
+                let own = try await store.customers.customer(tenantID: caller.tenantID, id: bound)
+                return try HTTPHelpers.json(object: (own.map { [$0] } ?? []).map(Self.customerObject))
+            }
             let list = try await store.customers.customers(tenantID: caller.tenantID, limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map(Self.customerObject))
         }
@@ -76,7 +81,7 @@ struct CustomerRoutes {
         group.get("devices") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.customers.devices(tenantID: caller.tenantID, customerID: try HTTPHelpers.query(request, "customer"),
+            let list = try await store.customers.devices(tenantID: caller.tenantID, customerID: caller.customerID ?? (try HTTPHelpers.query(request, "customer")),
                                                          limit: limit, after: try HTTPHelpers.query(request, "after"))
             return try HTTPHelpers.json(object: list.map(Self.deviceObject))
         }
@@ -146,7 +151,8 @@ struct CustomerRoutes {
 
     func customer(_ context: AppRequestContext, _ caller: Caller) async throws -> Customer {
         let id = context.parameters.get("id") ?? ""
-        guard let customer = try await store.customers.customer(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no customer \(id)") }
+        guard let customer = try await store.customers.customer(tenantID: caller.tenantID, id: id),
+              caller.customerID.map({ $0 == customer.id }) ?? true else { throw APIError.notFound("no customer \(id)") }
         return customer
     }
 
@@ -173,7 +179,8 @@ struct CustomerRoutes {
 
     func device(_ context: AppRequestContext, _ caller: Caller) async throws -> Device {
         let id = context.parameters.get("id") ?? ""
-        guard let device = try await store.customers.device(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no device \(id)") }
+        guard let device = try await store.customers.device(tenantID: caller.tenantID, id: id),
+              caller.customerID.map({ $0 == device.customerID }) ?? true else { throw APIError.notFound("no device \(id)") }
         return device
     }
 

@@ -26,9 +26,18 @@ struct InvoiceRoutes {
         group.get("invoices") { request, context -> Response in
             let caller = try context.requireCaller()
             let limit = try HTTPHelpers.listLimit(request, maximum: configuration.limits.maxListLimit)
-            let list = try await store.billing.invoices(tenantID: caller.tenantID, subscriptionID: try HTTPHelpers.query(request, "subscription"),
-                                                        limit: limit, after: try HTTPHelpers.query(request, "after"))
-            return try HTTPHelpers.json(object: list.map { Self.invoiceObject($0, withLines: false) })
+            let subscription = try HTTPHelpers.query(request, "subscription")
+            var list: [Invoice] = []
+            var after = try HTTPHelpers.query(request, "after")
+            // A bound customer key's pages hold its customer's invoices only, and stay full while
+            // there are more (a short page would read as the end).
+            while list.count < limit {
+                let page = try await store.billing.invoices(tenantID: caller.tenantID, subscriptionID: subscription, limit: limit, after: after)
+                list += page.filter { invoice in caller.customerID.map { $0 == invoice.customerID } ?? true }
+                guard page.count == limit, let last = page.last else { break }
+                after = last.id
+            }
+            return try HTTPHelpers.json(object: list.prefix(limit).map { Self.invoiceObject($0, withLines: false) })
         }
         // JSON by default; `Accept: text/csv` or `application/xml` (UBL 2.1) for ERPs.
         group.get("invoices/{id}") { request, context -> Response in
@@ -135,7 +144,9 @@ struct InvoiceRoutes {
 
     func invoice(_ context: AppRequestContext, _ caller: Caller) async throws -> Invoice {
         let id = context.parameters.get("id") ?? ""
-        guard let invoice = try await store.billing.invoice(tenantID: caller.tenantID, id: id) else { throw APIError.notFound("no invoice \(id)") }
+        // A customer key bound to a customer finds that customer's invoices only.
+        guard let invoice = try await store.billing.invoice(tenantID: caller.tenantID, id: id),
+              caller.customerID.map({ $0 == invoice.customerID }) ?? true else { throw APIError.notFound("no invoice \(id)") }
         return invoice
     }
 
