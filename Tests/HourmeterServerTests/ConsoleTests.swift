@@ -50,8 +50,9 @@ import Testing
         }
     }
 
-    @Test func signInSessionsAndCSRF() async throws {
-        try await withLiveServer { fixture in
+    @Test(arguments: postgresConfigured ? [false, true] : [false])
+    func signInSessionsAndCSRF(postgres: Bool) async throws {
+        try await withLiveServer(postgres: postgres) { fixture in
             let (_, maker) = try await fixture.tenantWithKey("Console maker")
             let browser = Browser(fixture)
             // Not signed in: every page sends to the sign-in page.
@@ -101,8 +102,9 @@ import Testing
         }
     }
 
-    @Test func customersSeeTheirOwnAndTenantsSeeNothingOfEachOther() async throws {
-        try await withLiveServer { fixture in
+    @Test(arguments: postgresConfigured ? [false, true] : [false])
+    func customersSeeTheirOwnAndTenantsSeeNothingOfEachOther(postgres: Bool) async throws {
+        try await withLiveServer(postgres: postgres) { fixture in
             let (tenant, maker) = try await fixture.tenantWithKey("Scoped maker")
             let (_, otherMaker) = try await fixture.tenantWithKey("Other maker")
             func created(_ path: String, _ body: String, key: String = maker) async throws -> String {
