@@ -55,15 +55,18 @@ struct BenchServer {
         }
     }
 
-    func waitUntilUp() async throws {
-        for _ in 0..<200 {
-            var request = HTTPClientRequest(url: baseURL + "/healthz")
-            request.method = .GET
-            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)), response.status == .ok { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ValidationError("the benchmark server did not start on \(baseURL)")
+    func waitUntilUp() async throws { try await waitForServer(baseURL) }
+}
+
+/// Polls `/readyz` (the database answers) until the server at `base` is up, for about 10 s.
+func waitForServer(_ base: String) async throws {
+    for _ in 0..<200 {
+        var request = HTTPClientRequest(url: base + "/readyz")
+        request.method = .GET
+        if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)), response.status == .ok { return }
+        try await Task.sleep(for: .milliseconds(50))
     }
+    throw ValidationError("the server at \(base) did not start")
 }
 
 enum Percentiles {

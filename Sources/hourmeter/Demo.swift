@@ -50,12 +50,19 @@ struct Demo: AsyncParsableCommand {
                     try await app.runService()
                     return false
                 }
+                // The product's own background work (billing cycle, webhooks, health backlog).
+                for loop in backgroundLoops(store: store, configuration: serverConfiguration, logger: logger) {
+                    group.addTask {
+                        await loop()
+                        return false
+                    }
+                }
                 let host = self.host.contains(":") ? "[\(self.host)]" : self.host
                 let base = "http://\(host == "0.0.0.0" || host == "[::]" ? "127.0.0.1" : host):\(port)"
                 let seed = self.seed, dataDir = self.dataDir
                 group.addTask {
                     let seeder = DemoSeeder(base: base, operatorKey: material.secret, seed: seed, nowMicros: serverConfiguration.nowMicros(), store: store)
-                    try await seeder.waitUntilUp()
+                    try await waitForServer(base)
                     let keys = try await seeder.seed()
                     say(String(format: "demo: seeded in %.1f s", Percentiles.seconds(ContinuousClock.now - started)))
                     say("")

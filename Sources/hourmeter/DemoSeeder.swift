@@ -41,16 +41,6 @@ struct DemoSeeder {
         try await call(.POST, path, key: key, body: JSONText.serialize(body)) as? [String: Any] ?? [:]
     }
 
-    func waitUntilUp() async throws {
-        for _ in 0..<200 {
-            var request = HTTPClientRequest(url: base + "/readyz")
-            request.method = .GET
-            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)), response.status == .ok { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw Failure(description: "the demo server did not start on \(base)")
-    }
-
     // MARK: The fleet
 
     struct Machine {

@@ -2,6 +2,7 @@ import ArgumentParser
 import HourmeterServer
 import HourmeterStore
 import Hummingbird
+import Logging
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,42 +64,7 @@ struct Serve: AsyncParsableCommand {
             // and is cancelled when it stops (a run in progress is one transaction per invoice).
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.runService() }
-                if configuration.billingIntervalSeconds > 0 {
-                    group.addTask {
-                        let billing = BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds)
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: .seconds(configuration.billingIntervalSeconds))
-                            guard !Task.isCancelled else { break }
-                            for tenantID in (try? await store.subscriptions.tenantsWithSubscriptions()) ?? [] {
-                                do { _ = try await billing.run(tenantID: tenantID, atMicros: configuration.nowMicros()) } catch {
-                                    logger.error("billing run failed", metadata: ["tenant": "\(tenantID)", "error": "\(error)"])
-                                }
-                            }
-                        }
-                    }
-                }
-                if configuration.webhookIntervalSeconds > 0 {
-                    group.addTask {
-                        let dispatcher = WebhookDispatcher(store: store, maxAttempts: configuration.webhookMaxAttempts)
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: .seconds(configuration.webhookIntervalSeconds))
-                            guard !Task.isCancelled else { break }
-                            do { try await dispatcher.deliverDue(nowMicros: configuration.nowMicros()) } catch {
-                                logger.error("webhook deliveries failed", metadata: ["error": "\(error)"])
-                            }
-                        }
-                    }
-                }
-                // Telemetry left queued by a crash (or a failed projection) is projected at
-                // start and then every few seconds; uploads project their own batches at once.
-                group.addTask {
-                    while !Task.isCancelled {
-                        do { _ = try await store.health.project(limit: 50, rounds: .max) } catch {
-                            logger.error("health projection failed", metadata: ["error": "\(error)"])
-                        }
-                        try? await Task.sleep(for: .seconds(5))
-                    }
-                }
+                for loop in backgroundLoops(store: store, configuration: configuration, logger: logger) { group.addTask { await loop() } }
                 // The server returning (a signal) ends the billing, webhook and health loops too.
                 try await group.next()
                 group.cancelAll()
@@ -106,4 +72,42 @@ struct Serve: AsyncParsableCommand {
         }
         logger.info("stopped")
     }
+}
+
+/// What runs beside the server (`serve` and `demo` alike): the billing cycle, webhook
+/// deliveries, and the health projection of telemetry a crash left queued (at start, then
+/// every 5 s; uploads project their own batches at once). Each ends when its task is cancelled.
+func backgroundLoops(store: Store, configuration: ServerConfiguration, logger: Logger) -> [@Sendable () async -> Void] {
+    /// `body` every `seconds` (first after one wait, or at once), its errors logged, until cancelled.
+    @Sendable func every(_ seconds: Int64, atOnce: Bool = false, _ what: String, _ body: @escaping @Sendable () async throws -> Void) -> @Sendable () async -> Void {
+        {
+            var first = atOnce
+            while !Task.isCancelled {
+                if !first {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    guard !Task.isCancelled else { break }
+                }
+                first = false
+                do { try await body() } catch { logger.error("\(what) failed", metadata: ["error": "\(error)"]) }
+            }
+        }
+    }
+    var loops: [@Sendable () async -> Void] = []
+    if configuration.billingIntervalSeconds > 0 {
+        let billing = BillingRun(store: store, graceSeconds: configuration.billingGraceSeconds)
+        loops.append(every(configuration.billingIntervalSeconds, "billing run") {
+            for tenantID in try await store.subscriptions.tenantsWithSubscriptions() {
+                // One tenant failing does not stop the others' billing.
+                do { _ = try await billing.run(tenantID: tenantID, atMicros: configuration.nowMicros()) } catch {
+                    logger.error("billing run failed", metadata: ["tenant": "\(tenantID)", "error": "\(error)"])
+                }
+            }
+        })
+    }
+    if configuration.webhookIntervalSeconds > 0 {
+        let dispatcher = WebhookDispatcher(store: store, maxAttempts: configuration.webhookMaxAttempts)
+        loops.append(every(configuration.webhookIntervalSeconds, "webhook deliveries") { try await dispatcher.deliverDue(nowMicros: configuration.nowMicros()) })
+    }
+    loops.append(every(5, atOnce: true, "health projection") { _ = try await store.health.project(limit: 50, rounds: .max) })
+    return loops
 }

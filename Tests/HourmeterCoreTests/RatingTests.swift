@@ -841,15 +841,10 @@ private let dynamicPlanJSON = """
 
     /// SplitMix64: a small deterministic generator, so every failure reproduces from its seed.
     struct SplitMix64 {
-        var state: UInt64
+        var random: SeededRandom
+        init(state: UInt64) { random = SeededRandom(seed: state) }
 
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        mutating func next() -> UInt64 { random.next() }
 
         mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
         mutating func chance(_ oneIn: Int) -> Bool { int(oneIn) == 0 }

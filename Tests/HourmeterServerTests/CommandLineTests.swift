@@ -61,6 +61,18 @@ import Testing
         return (response.status.code, String(buffer: buffer))
     }
 
+    /// The real binary serving a new SQLite folder on a random port, with an operator key made
+    /// by `keys create`, and a tenant with a maker key.
+    static func freshServer(tenant: String = "Acme") async throws -> (dataDir: String, port: Int, base: String, process: Process, maker: String) {
+        let dataDir = temporaryDirectory()
+        let key = try #require(try run(["keys", "create", "--role", "operator", "--data-dir", dataDir]).output.split(separator: "\n").last.map(String.init))
+        let port = Int.random(in: 20_000..<40_000)
+        let process = try startServer(dataDir: dataDir, port: port)
+        let base = "http://127.0.0.1:\(port)"
+        try await waitUntilUp(base)
+        return (dataDir, port, base, process, try await tenantMakerKey(base, operatorKey: key, name: tenant))
+    }
+
     /// A new tenant on the server at `base` and a maker key for it, made with the operator key.
     static func tenantMakerKey(_ base: String, operatorKey: String, name: String = "Acme") async throws -> String {
         let tenant = try JSONSerialization.jsonObject(with: Data(try await send(.POST, base + "/api/v1/tenants", key: operatorKey, body: #"{"name":"\#(name)"}"#).body.utf8)) as! [String: Any]
@@ -147,13 +159,9 @@ import Testing
     /// crash the restart folds what the rollups had not yet seen.
     @Test(arguments: [SIGTERM, SIGKILL])
     func stopLosesNothingAcknowledged(signal: Int32) async throws {
-        let dataDir = temporaryDirectory()
-        let key = try #require(try Self.run(["keys", "create", "--role", "operator", "--data-dir", dataDir]).output.split(separator: "\n").last.map(String.init))
-        let port = Int.random(in: 20_000..<40_000)
-        var server = try Self.startServer(dataDir: dataDir, port: port)
-        let base = "http://127.0.0.1:\(port)"
-        try await Self.waitUntilUp(base)
-        let maker = try await Self.tenantMakerKey(base, operatorKey: key)
+        let started = try await Self.freshServer()
+        let (dataDir, port, base, maker) = (started.dataDir, started.port, started.base, started.maker)
+        var server = started.process
         #expect(try await Self.send(.POST, base + "/api/v1/meters", key: maker, body: #"{"slug":"c","eventType":"machine.usage","aggregation":"COUNT"}"#).status == 201)
 
         let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in

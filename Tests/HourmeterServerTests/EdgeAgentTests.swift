@@ -25,13 +25,7 @@ import Testing
 
     /// A server with a tenant, a maker key and the meters that count what the agent sends.
     static func startServer() async throws -> Server {
-        let dataDir = temporaryDirectory()
-        let key = try #require(try CLI.run(["keys", "create", "--role", "operator", "--data-dir", dataDir]).output.split(separator: "\n").last.map(String.init))
-        let port = Int.random(in: 20_000..<40_000)
-        let process = try CLI.startServer(dataDir: dataDir, port: port)
-        let base = "http://127.0.0.1:\(port)"
-        try await CLI.waitUntilUp(base)
-        let maker = try await CLI.tenantMakerKey(base, operatorKey: key, name: "Edge")
+        let (dataDir, port, base, process, maker) = try await CLI.freshServer(tenant: "Edge")
         for meter in [#"{"slug":"windows","eventType":"device.telemetry","aggregation":"COUNT"}"#,
                       #"{"slug":"usage_events","eventType":"device.usage","aggregation":"COUNT"}"#,
                       #"{"slug":"run_seconds","eventType":"device.usage","aggregation":"SUM","valueProperty":"$.run_seconds","groupBy":{"state":"$.state"}}"#] {

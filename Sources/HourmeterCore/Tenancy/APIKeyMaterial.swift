@@ -9,11 +9,17 @@ public struct APIKeyMaterial: Sendable {
 
     /// 192 random bits from the system's cryptographic generator, hex-encoded behind `hm_`.
     public static func generate() -> APIKeyMaterial {
+        let secret = prefix + randomHex(words: 3)
+        return APIKeyMaterial(secret: secret, hash: hash(of: secret))
+    }
+
+    /// `words` × 64 random bits from the system's cryptographic generator, as hex: what keys,
+    /// identifiers and the console's session ids and CSRF tokens are made of.
+    public static func randomHex(words: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
-        for _ in 0..<3 { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
-        let secret = prefix + hex(bytes)
-        return APIKeyMaterial(secret: secret, hash: hash(of: secret))
+        for _ in 0..<words { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
+        return hex(bytes)
     }
 
     public static func hash(of secret: String) -> String {
@@ -30,12 +36,7 @@ public struct APIKeyMaterial: Sendable {
     }
 
     /// A random identifier with a readable type prefix (`ten_…`, `key_…`, `mtr_…`).
-    public static func identifier(_ kind: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        for _ in 0..<2 { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
-        return kind + "_" + hex(bytes)
-    }
+    public static func identifier(_ kind: String) -> String { kind + "_" + randomHex(words: 2) }
 
     public static func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 }

@@ -86,11 +86,11 @@ enum ConsoleLanguage: String, Sendable, CaseIterable {
 /// Every sentence the console shows, in both languages.
 enum ConsoleText {
     case product, signIn, signInTitle, signInHelp, apiKey, signOut, wrongKey, overview, fleet, devices, device, customers, plans, invoices,
-         invoice, home, revenueThisMonth, revenueByMonth, activeSubscriptions, devicesByZone, zone, healthIndex, state, openAlarms,
-         trend, velocity, usageByState, stateTimeline, customer, plan, status, total, period, number, amountDue, line, quantity, rate,
-         amount, decomposition, rule, noData, notFound, notFoundHelp, forbidden, csrfFailed, priceAgainstUsage, charge, units,
-         usageThisPeriod, projectedBill, projectedHelp, runHours, energy, stream, month, serial, lastSeen, tableEquivalent, language,
-         unknownZone, paid, back, seconds, partnerNoPages, noCustomerBound, subscriptionTotal, unboundHelp, failed, failedHelp, creditNotes
+         invoice, home, revenueThisMonth, revenueByMonth, activeSubscriptions, devicesByZone, zone, healthIndex, state, openAlarms, trend,
+         velocity, usageByState, stateTimeline, customer, status, total, period, number, amountDue, line, quantity, rate, amount,
+         decomposition, rule, noData, notFound, notFoundHelp, forbidden, csrfFailed, priceAgainstUsage, charge, usageThisPeriod,
+         projectedBill, projectedHelp, runHours, serial, tableEquivalent, unknownZone, back, partnerNoPages,
+         noCustomerBound, subscriptionTotal, unboundHelp, failed, failedHelp, creditNotes
 
     var english: String {
         switch self {
@@ -123,7 +123,6 @@ enum ConsoleText {
         case .usageByState: "Usage by state"
         case .stateTimeline: "State, last 7 days"
         case .customer: "Customer"
-        case .plan: "Plan"
         case .status: "Status"
         case .total: "Total"
         case .period: "Period"
@@ -142,22 +141,14 @@ enum ConsoleText {
         case .csrfFailed: "This form was not sent from this console (its security token is missing or wrong). Nothing was changed."
         case .priceAgainstUsage: "Price against usage"
         case .charge: "Charge"
-        case .units: "Units"
         case .usageThisPeriod: "Usage this period"
         case .projectedBill: "Projected bill"
         case .projectedHelp: "This period's fees and usage so far, with usage continued at the same pace to the period's end."
         case .runHours: "Run hours"
-        case .energy: "Energy (kWh)"
-        case .stream: "Stream"
-        case .month: "Month"
         case .serial: "Serial"
-        case .lastSeen: "Last window"
         case .tableEquivalent: "The chart's figures"
-        case .language: "Language"
         case .unknownZone: "no data"
-        case .paid: "Paid"
         case .back: "Back"
-        case .seconds: "s"
         case .partnerNoPages: "Partner keys have no console pages yet; use the API."
         case .noCustomerBound: "This customer key is not bound to a customer"
         case .subscriptionTotal: "Subtotal"
@@ -199,7 +190,6 @@ enum ConsoleText {
         case .usageByState: "按状态的使用量"
         case .stateTimeline: "近 7 天状态"
         case .customer: "客户"
-        case .plan: "方案"
         case .status: "状态"
         case .total: "合计"
         case .period: "账期"
@@ -218,22 +208,14 @@ enum ConsoleText {
         case .csrfFailed: "此表单并非由本控制台提交（安全令牌缺失或错误）。未做任何更改。"
         case .priceAgainstUsage: "价格与使用量"
         case .charge: "计费项"
-        case .units: "用量"
         case .usageThisPeriod: "本期使用量"
         case .projectedBill: "预计账单"
         case .projectedHelp: "本期费用及迄今使用量，使用量按当前速度推算至账期结束。"
         case .runHours: "运行小时"
-        case .energy: "能耗（kWh）"
-        case .stream: "来源"
-        case .month: "月份"
         case .serial: "序列号"
-        case .lastSeen: "最近窗口"
         case .tableEquivalent: "图表数据"
-        case .language: "语言"
         case .unknownZone: "无数据"
-        case .paid: "已付款"
         case .back: "返回"
-        case .seconds: "秒"
         case .partnerNoPages: "合作伙伴密钥暂无控制台页面，请使用 API。"
         case .noCustomerBound: "此客户密钥未绑定客户"
         case .subscriptionTotal: "小计"

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import HourmeterCore
@@ -106,12 +105,11 @@ struct ConsoleRoutes {
         "\(name)=\(value); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(isSecure(request) ? "; Secure" : "")"
     }
 
-    static func hash(_ text: String) -> String { Array(SHA256.hash(data: Array(text.utf8))).hexString }
+    /// Session ids are kept as their hash, like API keys.
+    static func hash(_ text: String) -> String { APIKeyMaterial.hash(of: text) }
 
-    static func randomToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexString
-    }
+    /// 256 random bits.
+    static func randomToken() -> String { APIKeyMaterial.randomHex(words: 4) }
 
     static func same(_ a: String, _ b: String) -> Bool { APIKeyMaterial.constantTimeEquals(a, b) }
 

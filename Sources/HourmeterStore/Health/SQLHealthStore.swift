@@ -272,7 +272,7 @@ final class SQLHealthStore: HealthStore {
                 VALUES (\(bind: tenantID), \(bind: event.alarmID), \(bind: event.type), \(bind: event.atMicros), \(bind: event.severity),
                         \(bind: event.index), \(bind: event.velocityRMS), \(bind: event.zone))
                 """).run()
-            let alarm = touched.values.first { $0.record.id == event.alarmID }!.record
+            let alarm = touched[event.alarmID]!.record
             try await WebhookOutbox.emit(event.type, tenantID: tenantID, payload: [
                 "alarm": event.alarmID, "device": alarm.serial, "kind": alarm.kind, "severity": event.severity,
                 "zone": event.zone, "health_index": event.index, "velocity_rms_mm_s": event.velocityRMS,
